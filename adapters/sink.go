@@ -1,0 +1,36 @@
+package adapters
+
+import "context"
+
+// Sink writes messages to an outside system.
+//
+// With `workers: N` the engine calls Write from N goroutines concurrently, so
+// implementations must be safe for concurrent use. Connect is called before
+// the first Write and again after Write returned an error wrapping
+// ErrNotConnected.
+type Sink interface {
+	// Connect opens connections to the target; it may be retried with backoff.
+	Connect(ctx context.Context) error
+	// Write delivers msgs to the target and returns nil only once every one
+	// is safely there: the engine then acknowledges them in the queue and they
+	// will not be delivered again. To fail only some messages, return a
+	// *BatchError; any other error fails the whole batch. Classify errors
+	// with PermanentError and UnavailableError; unclassified errors are
+	// transient. Write must not modify or retain msgs after it returns.
+	Write(ctx context.Context, msgs []Message) error
+	// Close flushes and releases every resource. It is idempotent.
+	Close(ctx context.Context) error
+}
+
+// HealthChecker is an optional capability of sources and sinks: Health
+// reports whether the peer is reachable right now, for /readyz.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
+
+// Replier is an optional capability of sinks for request/reply pipelines:
+// WriteReply is called instead of Write for messages whose caller waits for an
+// answer, and returns one reply record per message.
+type Replier interface {
+	WriteReply(ctx context.Context, msgs []Message) ([]Record, error)
+}
