@@ -215,8 +215,27 @@ type GroupStats struct {
 // Dead-letter naming: the dead-letter queue of queue Q is Q + DLQSuffix.
 const DLQSuffix = ".dlq"
 
-// IsDLQ reports whether name names a dead-letter queue.
-func IsDLQ(name string) bool { return strings.HasSuffix(name, DLQSuffix) }
+// PipelineDLQ is the name, within a pipeline, of the pipeline's own
+// dead-letter queue: messages that failed before reaching a queue (malformed
+// records, expression errors, no matching route). On the broker it is
+// "PIPELINE/dlq".
+const PipelineDLQ = "dlq"
+
+// IsDLQ reports whether name names a dead-letter queue: a queue's
+// ("P/orders.dlq") or a pipeline's ("P/dlq"). Dead-letter queues have no
+// dead-letter queue of their own, no size limits and unlimited attempts.
+func IsDLQ(name string) bool {
+	return strings.HasSuffix(name, DLQSuffix) || name == PipelineDLQ || strings.HasSuffix(name, "/"+PipelineDLQ)
+}
+
+// AsyncEnqueuer is an optional capability of a Queue that lets one producer
+// keep several enqueues in flight while keeping their order: EnqueueAsync
+// admits msgs (blocking only for back-pressure, until ctx is done) in call
+// order and returns at once; wait blocks until they are durable and reports
+// the outcome. Every returned wait must be called.
+type AsyncEnqueuer interface {
+	EnqueueAsync(ctx context.Context, msgs []adapters.Message) (wait func() error)
+}
 
 // OnlyGroupMeta marks a message replayed from a dead-letter queue as meant
 // for one consumer group only (the one that failed it): the other groups of

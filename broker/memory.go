@@ -497,3 +497,11 @@ func (g *memGroup) Nack(ctx context.Context, ds []Delivery, cause error) error {
 func (g *memGroup) String() string {
 	return strings.Join([]string{g.q.name, g.name}, "/")
 }
+
+// EnqueueAsync stores msgs at once; the memory backend has nothing to wait for.
+func (q *memQueue) EnqueueAsync(ctx context.Context, msgs []adapters.Message) func() error {
+	err := q.Enqueue(ctx, msgs)
+	return func() error { return err }
+}
+
+var _ AsyncEnqueuer = (*memQueue)(nil)
