@@ -1,0 +1,232 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/transform"
+)
+
+// inflight is a source batch whose enqueues are under way; the acker waits
+// for them in read order and then acks the batch to its source.
+type inflight struct {
+	batch adapters.Batch
+	waits []func() error
+	err   error
+}
+
+// runSource reads from a source until the pipeline stops or the source ends,
+// runs each batch through the stage chain, enqueues the results and acks the
+// batch once every message is durable. Batches are pipelined: up to
+// MaxInflight batches may wait for durability while the next is read.
+func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
+	ctx := r.sourcesCtx
+	component := "source/" + sc.Name
+	log := r.log.With("component", "source", "source", sc.Name)
+	state := func(s string, err error) {
+		if r.opts.Hooks.SourceState != nil {
+			r.opts.Hooks.SourceState(r.p.Name, sc.Name, s, err)
+		}
+	}
+	if !r.connect(ctx, component, src.Connect, log, state) {
+		return
+	}
+	pending := make(chan *inflight, r.opts.MaxInflight)
+	ackerDone := make(chan struct{})
+	ackFailed := make(chan struct{})
+	go func() {
+		defer close(ackerDone)
+		failed := false
+		for f := range pending {
+			err := f.err
+			for _, w := range f.waits {
+				if werr := w(); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				log.Error("batch not enqueued; the source will read it again", "error", err, "messages", len(f.batch.Messages))
+			}
+			if f.batch.Ack == nil || failed {
+				continue
+			}
+			actx, cancel := context.WithTimeout(r.hardCtx, 30*time.Second)
+			aerr := f.batch.Ack(actx, err)
+			cancel()
+			if aerr != nil && !failed {
+				failed = true
+				log.Error("source could not commit its position; restarting it", "error", aerr)
+				close(ackFailed)
+			}
+		}
+	}()
+	defer func() {
+		close(pending)
+		<-ackerDone
+	}()
+
+	runner := &transform.Runner{}
+	var outs []transform.Output
+	bo := newBackoff(30 * time.Second)
+	for {
+		r.waitUnpaused(ctx)
+		select {
+		case <-ackFailed:
+			r.setStatus(component, "failed: could not commit position")
+			return
+		default:
+		}
+		batch, err := src.Read(ctx)
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, adapters.ErrEndOfInput):
+				r.setStatus(component, "finished")
+				log.Info("source finished")
+				return
+			case errors.Is(err, adapters.ErrNotConnected):
+				log.Warn("source lost its connection; reconnecting", "error", err)
+				if !r.connect(ctx, component, src.Connect, log, state) {
+					return
+				}
+				continue
+			default:
+				r.setStatus(component, "error: "+err.Error())
+				log.Error("read failed; retrying", "error", err, "retry_in", bo.peek())
+				if !bo.wait(ctx) {
+					return
+				}
+				continue
+			}
+		}
+		bo.reset()
+		r.setStatus(component, "running")
+		if len(batch.Messages) == 0 {
+			if batch.Ack != nil {
+				_ = batch.Ack(ctx, nil)
+			}
+			continue
+		}
+		f := &inflight{batch: batch}
+		outs = r.process(runner, sc, batch.Messages, outs[:0])
+		f.waits, f.err = r.enqueue(ctx, outs)
+		select {
+		case pending <- f:
+		case <-r.hardCtx.Done():
+			return
+		}
+	}
+}
+
+// process runs messages through the chain.
+func (r *Runtime) process(runner *transform.Runner, sc *SourceConfig, msgs []adapters.Message, outs []transform.Output) []transform.Output {
+	now := time.Now()
+	dropped := 0
+	for i := range msgs {
+		m := msgs[i]
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		if m.Meta == nil {
+			m.Meta = map[string]string{adapters.MetaSource: sc.Name}
+		} else if _, ok := m.Meta[adapters.MetaSource]; !ok {
+			m.Meta[adapters.MetaSource] = sc.Name
+		}
+		if m.Err != nil {
+			outs = append(outs, transform.Output{Msg: m, Err: m.Err})
+			continue
+		}
+		var d int
+		outs, d = r.p.Chain.Process(runner, m, outs)
+		dropped += d
+	}
+	r.counters.Read.Add(int64(len(msgs)))
+	if r.opts.Hooks.SourceRead != nil {
+		r.opts.Hooks.SourceRead(r.p.Name, sc.Name, len(msgs))
+	}
+	if dropped > 0 {
+		r.counters.Dropped.Add(int64(dropped))
+		if r.opts.Hooks.Dropped != nil {
+			r.opts.Hooks.Dropped(r.p.Name, dropped)
+		}
+	}
+	return outs
+}
+
+// enqueue groups outputs by queue and submits them. It returns one wait per
+// queue; waiting on all of them tells whether the batch is durable.
+func (r *Runtime) enqueue(ctx context.Context, outs []transform.Output) ([]func() error, error) {
+	byQueue := map[string][]adapters.Message{}
+	var order []string
+	reasons := map[string]int{}
+	for _, o := range outs {
+		if o.Err != nil {
+			m := o.Msg
+			reason := "stage"
+			switch {
+			case m.Err != nil:
+				reason = "decode"
+			case errors.Is(o.Err, transform.ErrNoRoute):
+				reason = "route"
+			}
+			reasons[reason]++
+			m.Meta = m.CloneMeta()
+			m.Meta[adapters.MetaError] = o.Err.Error()
+			m.Meta["reason"] = reason
+			m.Err = nil
+			if _, ok := byQueue[broker.PipelineDLQ]; !ok {
+				order = append(order, broker.PipelineDLQ)
+			}
+			byQueue[broker.PipelineDLQ] = append(byQueue[broker.PipelineDLQ], m)
+			continue
+		}
+		for _, q := range o.Queues {
+			if _, ok := byQueue[q]; !ok {
+				order = append(order, q)
+			}
+			byQueue[q] = append(byQueue[q], o.Msg)
+		}
+	}
+	var waits []func() error
+	for _, qn := range order {
+		q, ok := r.queues[qn]
+		if !ok {
+			return waits, fmt.Errorf("queue %q is not open", qn)
+		}
+		msgs := byQueue[qn]
+		n := len(msgs)
+		qn := qn
+		var wait func() error
+		if aq, ok := q.(broker.AsyncEnqueuer); ok {
+			wait = aq.EnqueueAsync(ctx, msgs)
+		} else {
+			err := q.Enqueue(ctx, msgs)
+			wait = func() error { return err }
+		}
+		waits = append(waits, func() error {
+			if err := wait(); err != nil {
+				return fmt.Errorf("enqueue into %s: %w", qn, err)
+			}
+			if qn == broker.PipelineDLQ {
+				r.counters.Rejected.Add(int64(n))
+				if r.opts.Hooks.Rejected != nil {
+					for reason, c := range reasons {
+						r.opts.Hooks.Rejected(r.p.Name, reason, c)
+					}
+				}
+				return nil
+			}
+			r.counters.Enqueued.Add(int64(n))
+			if r.opts.Hooks.Enqueued != nil {
+				r.opts.Hooks.Enqueued(r.p.Name, qn, n)
+			}
+			return nil
+		})
+	}
+	return waits, nil
+}
