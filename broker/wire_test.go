@@ -91,11 +91,11 @@ func sampleMessages() map[string]adapters.Message {
 	huge, _ := new(big.Int).SetString("-123456789012345678901234567890", 10)
 	cet := time.FixedZone("CET", 3600)
 	return map[string]adapters.Message{
-		"empty":     {},
-		"id only":   {ID: "abc"},
-		"empty raw": {ID: "x", Raw: []byte{}},
-		"raw":       {ID: "r", Raw: []byte("hello\x00world"), Time: time.Unix(1700000000, 123456789).UTC(), Attempt: 3},
-		"meta":      {ID: "m", Meta: map[string]string{"source": "s", "path": "/a/b", "": "empty key"}},
+		"empty":      {},
+		"id only":    {ID: "abc"},
+		"empty raw":  {ID: "x", Raw: []byte{}},
+		"raw":        {ID: "r", Raw: []byte("hello\x00world"), Time: time.Unix(1700000000, 123456789).UTC(), Attempt: 3},
+		"meta":       {ID: "m", Meta: map[string]string{"source": "s", "path": "/a/b", "": "empty key"}},
 		"empty meta": {Meta: map[string]string{}, Record: adapters.Record{}},
 		"record": {ID: "rec", Time: time.Date(2024, 2, 29, 23, 59, 59, 999999999, cet), Record: adapters.Record{
 			"nil": nil, "t": true, "f": false,
