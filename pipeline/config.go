@@ -173,7 +173,14 @@ func loadFile(file string, data []byte, opts LoadOptions) ([]*Pipeline, adapters
 	var out []*Pipeline
 	for _, name := range names {
 		p, es := buildPipeline(doc, name, pm[name])
-		errs = append(errs, es...)
+		for _, e := range es {
+			// a failed ${VAR} was reported once; its empty value would only
+			// produce a second, confusing error at the same key
+			if doc.envFailed[e.Path] {
+				continue
+			}
+			errs = append(errs, e)
+		}
 		if p != nil {
 			out = append(out, p)
 		}
@@ -287,12 +294,15 @@ func buildPipeline(doc *document, name string, raw any) (*Pipeline, adapters.Err
 					errs = append(errs, doc.errorf(qp, "want a mapping of queue options ({} for defaults)"))
 					continue
 				}
+				declared[qn] = true
 				conf, err := adapters.Decode(queueSpec, bm, adapters.DecodeOptions{File: doc.file, Path: qp, Line: doc.line})
 				if err != nil {
+					// keep the queue declared so references to it do not
+					// report a second, misleading problem
 					errs = append(errs, adapters.AsErrors(err, qp, doc.line(qp))...)
+					p.Queues = append(p.Queues, &QueueConfig{Name: qn})
 					continue
 				}
-				declared[qn] = true
 				p.Queues = append(p.Queues, &QueueConfig{Name: qn, Options: queueOptions(conf)})
 			}
 		}
@@ -481,7 +491,7 @@ func queueOptions(c *adapters.Config) broker.Options {
 func listOfMaps(doc *document, path string, raw any, required bool, errs *adapters.Errors) []map[string]any {
 	if raw == nil {
 		if required {
-			*errs = append(*errs, doc.errorf(path, "required list is missing"))
+			*errs = append(*errs, doc.errorf(path, "required list is missing: want at least one entry with name and type"))
 		}
 		return nil
 	}

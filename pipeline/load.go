@@ -20,12 +20,31 @@ type document struct {
 	file  string
 	root  map[string]any
 	lines map[string]int
+	// envFailed holds the paths whose ${VAR} expansion failed: further
+	// errors at those paths would only repeat the problem.
+	envFailed map[string]bool
 }
 
 func (d *document) line(path string) int { return d.lines[path] }
 
 func (d *document) errorf(path, format string, args ...any) *adapters.FieldError {
-	return &adapters.FieldError{File: d.file, Path: path, Line: d.lines[path], Msg: fmt.Sprintf(format, args...)}
+	return &adapters.FieldError{File: d.file, Path: path, Line: d.nearestLine(path), Msg: fmt.Sprintf(format, args...)}
+}
+
+// nearestLine returns the line of path, or of its closest ancestor that has
+// one (a missing key is reported at its parent).
+func (d *document) nearestLine(path string) int {
+	for path != "" {
+		if l, ok := d.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
 }
 
 // configFiles returns the pipeline files at path: the file itself, or every
@@ -65,7 +84,7 @@ func configFiles(path string) ([]string, error) {
 // parseDocument reads a YAML file into a generic tree, expanding ${VAR}
 // references in scalar values. It returns every problem it finds.
 func parseDocument(file string, data []byte, env func(string) (string, bool)) (*document, adapters.Errors) {
-	d := &document{file: file, lines: map[string]int{}}
+	d := &document{file: file, lines: map[string]int{}, envFailed: map[string]bool{}}
 	var node yaml.Node
 	if err := yaml.Unmarshal(data, &node); err != nil {
 		return nil, adapters.Errors{yamlError(file, err)}
@@ -166,6 +185,7 @@ func (d *document) scalar(n *yaml.Node, path string, env func(string) (string, b
 	if n.Tag == "!!str" || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		s, err := Expand(n.Value, env)
 		if err != nil {
+			d.envFailed[path] = true
 			*errs = append(*errs, &adapters.FieldError{File: d.file, Path: path, Line: n.Line, Msg: err.Error()})
 		}
 		return s
@@ -183,6 +203,7 @@ func (d *document) scalar(n *yaml.Node, path string, env func(string) (string, b
 	case string:
 		s, err := Expand(x, env)
 		if err != nil {
+			d.envFailed[path] = true
 			*errs = append(*errs, &adapters.FieldError{File: d.file, Path: path, Line: n.Line, Msg: err.Error()})
 		}
 		return s

@@ -33,6 +33,9 @@ type Options struct {
 	// MaxInflight is how many source batches may wait for their enqueue to
 	// become durable at once, per source.
 	MaxInflight int
+	// OutageBackoff is how a sink probes a target that is unavailable: the
+	// first probe after Initial, doubling up to Max (default 1s to 1m).
+	OutageBackoff struct{ Initial, Max time.Duration }
 	// Hooks observe the flow, for metrics. Nil hooks are skipped.
 	Hooks Hooks
 }
@@ -131,6 +134,12 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	}
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.OutageBackoff.Initial <= 0 {
+		opts.OutageBackoff.Initial = time.Second
+	}
+	if opts.OutageBackoff.Max < opts.OutageBackoff.Initial {
+		opts.OutageBackoff.Max = max(time.Minute, opts.OutageBackoff.Initial)
 	}
 	if opts.State == nil {
 		return nil, errors.New("pipeline: Options.State is nil")

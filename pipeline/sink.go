@@ -18,6 +18,7 @@ type breaker struct {
 	mu       sync.Mutex
 	until    time.Time
 	interval time.Duration
+	min, max time.Duration
 }
 
 func (b *breaker) wait(ctx context.Context) bool {
@@ -42,11 +43,11 @@ func (b *breaker) trip() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.interval == 0 {
-		b.interval = time.Second
+		b.interval = b.min
 	} else if time.Now().After(b.until) {
 		b.interval *= 2
-		if b.interval > time.Minute {
-			b.interval = time.Minute
+		if b.interval > b.max {
+			b.interval = b.max
 		}
 	}
 	b.until = time.Now().Add(b.interval)
@@ -75,6 +76,7 @@ type sinkRunner struct {
 // runSink connects a sink and runs its workers until the pipeline stops.
 func (r *Runtime) runSink(sc *SinkConfig, sink adapters.Sink, cons broker.Consumer) {
 	s := &sinkRunner{r: r, sc: sc, sink: sink, cons: cons, queue: brokerName(r.p.Name, sc.From)}
+	s.br.min, s.br.max = r.opts.OutageBackoff.Initial, r.opts.OutageBackoff.Max
 	log := r.log.With("component", "sink", "sink", sc.Name)
 	if !r.connect(r.sinksCtx, "sink/"+sc.Name, sink.Connect, log, s.state) {
 		return

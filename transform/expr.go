@@ -110,12 +110,23 @@ func CompileBool(src string) (*Program, error) {
 	return &Program{src: src, prog: p}, nil
 }
 
+// oneLine turns expr's multi-line error (message, source line, caret line)
+// into one line that names the column.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		first, rest := s[:i], s[i+1:]
-		// expr appends the source and a caret line; keep the caret context short.
-		return first + " (" + strings.Join(strings.Fields(rest), " ") + ")"
+		s = s[:i]
+	}
+	// "unexpected token EOF (1:15)" -> "unexpected token EOF at column 15"
+	if i := strings.LastIndex(s, " ("); i >= 0 && strings.HasSuffix(s, ")") {
+		pos := s[i+2 : len(s)-1]
+		if j := strings.IndexByte(pos, ':'); j > 0 {
+			line, col := pos[:j], pos[j+1:]
+			if line == "1" {
+				return s[:i] + " at column " + col
+			}
+			return s[:i] + " at line " + line + ", column " + col
+		}
 	}
 	return s
 }
