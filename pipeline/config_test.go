@@ -26,7 +26,9 @@ func init() {
 	adapters.RegisterCodec("test_codec", &adapters.Spec{Summary: "test"}, func(*adapters.Config) (adapters.Codec, error) { return testCodec{}, nil })
 	// give the test source a codec field through a second registration
 	adapters.RegisterSource("test_coded", &adapters.Spec{Fields: []adapters.Field{{Name: "codec", Type: adapters.TypeCodec, Default: "test_codec"}}},
-		func(*adapters.Config, adapters.Resources) (adapters.Source, error) { return nil, errors.New("not runnable") })
+		func(*adapters.Config, adapters.Resources) (adapters.Source, error) {
+			return nil, errors.New("not runnable")
+		})
 }
 
 // TestValidateGolden validates every broken config under testdata/broken and
