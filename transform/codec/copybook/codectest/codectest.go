@@ -1,0 +1,127 @@
+// Package codectest holds test helpers shared by the fixed_width and
+// copybook codecs: decoding a whole stream, rendering records as
+// type-tagged JSON, and golden files (rewritten with `go test -update`).
+package codectest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/sluicehq/sluice/adapters"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// Item is one result of a decoder: a record, or the error of one record.
+type Item struct {
+	Record adapters.Record
+	Err    error
+	// Position after the item.
+	Rec, Line, Offset int64
+}
+
+// DecodeAll decodes until io.EOF, continuing after *adapters.RecordError;
+// any other error ends the list as its last item. It gives up after limit
+// items, which guards against decoders that never end.
+func DecodeAll(dec adapters.Decoder, limit int) []Item {
+	var out []Item
+	for len(out) < limit {
+		rec, err := dec.Decode()
+		if err == io.EOF {
+			break
+		}
+		it := Item{Record: rec, Err: err}
+		it.Rec, it.Line, it.Offset = dec.Position()
+		out = append(out, it)
+		var re *adapters.RecordError
+		if err != nil && !errors.As(err, &re) {
+			break
+		}
+	}
+	return out
+}
+
+// Value renders a record value with its type visible: decimals keep their
+// scale ({"decimal": "123.40"}), times are RFC 3339, uint64 and []byte are
+// tagged; int64, float64, bool, string and nil are plain JSON.
+func Value(v any) any {
+	switch x := v.(type) {
+	case adapters.Record:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = Value(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = Value(e)
+		}
+		return l
+	case decimal.Decimal:
+		if x.Exponent() < 0 {
+			return map[string]any{"decimal": x.StringFixed(-x.Exponent())}
+		}
+		return map[string]any{"decimal": x.StringFixed(0)}
+	case time.Time:
+		return map[string]any{"time": x.Format(time.RFC3339Nano)}
+	case uint64:
+		return map[string]any{"uint64": fmt.Sprint(x)}
+	case []byte:
+		return map[string]any{"bytes": fmt.Sprintf("% X", x)}
+	case nil, int64, float64, bool, string:
+		return x
+	}
+	return map[string]any{"UNEXPECTED TYPE": fmt.Sprintf("%T %v", v, v)}
+}
+
+// Render returns one JSON line per item: {"record": ...} or {"error": ...},
+// with the position after it.
+func Render(items []Item) []byte {
+	var b bytes.Buffer
+	for _, it := range items {
+		m := map[string]any{"position": []int64{it.Rec, it.Line, it.Offset}}
+		if it.Err != nil {
+			m["error"] = it.Err.Error()
+		} else {
+			m["record"] = Value(it.Record)
+		}
+		line, err := json.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// Golden compares got with the file at path, or writes it with -update.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}

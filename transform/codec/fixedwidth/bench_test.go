@@ -1,0 +1,98 @@
+package fixedwidth
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/sluicehq/sluice/adapters"
+)
+
+const benchLayout = `
+charset: %s
+fields:
+  - {name: account, width: 10}
+  - {name: name, width: 30}
+  - {name: city, width: 20}
+  - {name: balance, width: 12, type: decimal, scale: 2}
+  - {name: limit, width: 9, type: decimal, scale: 2}
+  - {name: count, width: 6, type: int}
+  - {name: branch, width: 4, type: int}
+  - {name: opened, width: 8, type: date}
+  - {name: active, width: 1, type: bool}
+  - {name: status, width: 10}
+`
+
+// benchInput returns n lines of 110 bytes plus newline in the charset.
+func benchInput(b *testing.B, charset string, n int) []byte {
+	c := newTestCodec(b, fmt.Sprintf(benchLayout, charset))
+	var out bytes.Buffer
+	enc := c.NewEncoder(&out, adapters.EncoderOptions{})
+	for i := 0; i < n; i++ {
+		rec := map[string]any{
+			"account": fmt.Sprintf("AC%08d", i), "name": fmt.Sprintf("Customer Number %d", i),
+			"city": "Springfield", "balance": fmt.Sprintf("%d.%02d", i*37%1000000, i%100),
+			"limit": "5000.00", "count": int64(i % 1000), "branch": int64(i % 97),
+			"opened": "20240131", "active": i%3 == 0, "status": "OPEN",
+		}
+		if err := enc.Encode(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// BenchmarkDecode decodes 10,000 records of 10 fields (strings, decimals,
+// ints, a date, a bool) per iteration, on one goroutine.
+func BenchmarkDecode(b *testing.B) {
+	for _, cs := range []string{"utf-8", "cp037"} {
+		b.Run(cs, func(b *testing.B) {
+			const n = 10000
+			input := benchInput(b, cs, n)
+			c := newTestCodec(b, fmt.Sprintf(benchLayout, cs))
+			b.SetBytes(int64(len(input)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				dec := c.NewDecoder(bytes.NewReader(input))
+				for {
+					_, err := dec.Decode()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkEncode encodes 10,000 records per iteration.
+func BenchmarkEncode(b *testing.B) {
+	const n = 10000
+	input := benchInput(b, "utf-8", n)
+	c := newTestCodec(b, fmt.Sprintf(benchLayout, "utf-8"))
+	recs := decodeAll(c, input)
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		enc := c.NewEncoder(io.Discard, adapters.EncoderOptions{})
+		for _, it := range recs {
+			if err := enc.Encode(it.Record); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := enc.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

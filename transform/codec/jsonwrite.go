@@ -1,0 +1,172 @@
+package codec
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+)
+
+// keyBuf is reusable scratch for sorting object keys; appendJSON takes one
+// so that an encoder sorts without allocating. It may be nil.
+type keyBuf struct{ keys [][]string }
+
+func (k *keyBuf) get(depth int) []string {
+	if k == nil {
+		return nil
+	}
+	for len(k.keys) <= depth {
+		k.keys = append(k.keys, nil)
+	}
+	return k.keys[depth][:0]
+}
+
+func (k *keyBuf) put(depth int, s []string) {
+	if k != nil {
+		clear(s)
+		k.keys[depth] = s[:0]
+	}
+}
+
+// appendJSON appends v as JSON. Object keys are written sorted, so equal
+// records encode to equal bytes. time.Time is an RFC 3339 string with
+// nanoseconds, decimal.Decimal a number with all its digits, []byte a
+// base64 string. Types outside the Record contract go through encoding/json.
+func appendJSON(b []byte, v any, kb *keyBuf) ([]byte, error) {
+	return appendJSONDepth(b, v, kb, 0)
+}
+
+func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
+	if depth > maxJSONDepth {
+		return b, fmt.Errorf("%w: nested deeper than %d levels", ErrUnsupportedValue, maxJSONDepth)
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return appendJSONString(b, x), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case uint64:
+		return strconv.AppendUint(b, x, 10), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case float64:
+		return appendFloat(b, x)
+	case decimal.Decimal:
+		return appendDecimal(b, x), nil
+	case time.Time:
+		b = append(b, '"')
+		b = x.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"'), nil
+	case []byte:
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, x)
+		return append(b, '"'), nil
+	case map[string]any:
+		keys := kb.get(depth)
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, '{')
+		var err error
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			if b, err = appendJSONDepth(b, x[k], kb, depth+1); err != nil {
+				kb.put(depth, keys)
+				return b, fmt.Errorf("field %q: %w", k, err)
+			}
+		}
+		kb.put(depth, keys)
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		var err error
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSONDepth(b, e, kb, depth+1); err != nil {
+				return b, fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return append(b, ']'), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return b, fmt.Errorf("%w: %T: %v", ErrUnsupportedValue, v, err)
+	}
+	return append(b, j...), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// jsonSafe marks the ASCII bytes that need no escaping in a JSON string.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s quoted, escaping like encoding/json without
+// HTML escaping; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += n
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += n
+			start = i
+			continue
+		}
+		i += n
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
