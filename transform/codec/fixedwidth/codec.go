@@ -301,8 +301,12 @@ func (e *encoder) Encode(rec adapters.Record) error {
 	if rt.match {
 		copy(buf[rt.mOff:], rt.mValue)
 	}
-	if e.c.recLen == 0 && bytes.IndexAny(buf, string(e.c.cs.nl)) >= 0 {
-		return fmt.Errorf("fixed_width: record contains a newline byte")
+	if e.c.recLen == 0 {
+		for _, nl := range e.c.cs.nl {
+			if bytes.IndexByte(buf, nl) >= 0 {
+				return fmt.Errorf("fixed_width: record contains a newline byte")
+			}
+		}
 	}
 	return e.w.Write(buf)
 }
