@@ -49,14 +49,14 @@ var csvSpec = &adapters.Spec{
 // csvCodec is an immutable CSV configuration.
 type csvCodec struct {
 	delim, quote, escape, comment byte // 0: none
-	header, trim, lazy, strict     bool
-	columns                        []string
-	skipRows                       int
-	cs                             charset
-	infer, decimals                bool
-	max                            int
-	eol                            string
-	bom, quoteAll                  bool
+	header, trim, lazy, strict    bool
+	columns                       []string
+	skipRows                      int
+	cs                            charset
+	infer, decimals               bool
+	max                           int
+	eol                           string
+	bom, quoteAll                 bool
 }
 
 func newCSVCodec(conf *adapters.Config) (adapters.Codec, error) {
@@ -163,7 +163,7 @@ var (
 )
 
 func (d *csvDecoder) SetStart(off, line int64) {
-	d.in.setStart(off, line)
+	d.in.setStart(off, line, false)
 	d.off, d.line = off, line
 	d.resumed = off > 0
 }
@@ -194,9 +194,10 @@ func (d *csvDecoder) start() error {
 		if err != nil {
 			var re *adapters.RecordError
 			if errors.As(err, &re) {
-				err = re.Err
+				d.fatal = fmt.Errorf("csv: header row at line %d: %v", d.in.line-1, re.Err)
+			} else {
+				d.fatal = fmt.Errorf("csv: header row: %w", err)
 			}
-			d.fatal = fmt.Errorf("csv: header row at line %d: %v", d.in.line-1, err)
 			return d.fatal
 		}
 		if !ok {
@@ -241,7 +242,7 @@ func (d *csvDecoder) Decode() (adapters.Record, error) {
 		if err != nil {
 			var re *adapters.RecordError
 			if errors.As(err, &re) {
-				d.rec, d.line, d.off = d.rec+1, startLine, d.in.off
+				d.rec, d.line, d.off = d.rec+1, d.in.line-1, d.in.off
 				re.Record, re.Line, re.Offset = d.rec, startLine, startOff
 			}
 			return nil, err
@@ -250,11 +251,11 @@ func (d *csvDecoder) Decode() (adapters.Record, error) {
 			continue
 		}
 		if d.c.strict && len(d.spans)/2 != len(d.names) {
-			d.rec, d.line, d.off = d.rec+1, startLine, d.in.off
+			d.rec, d.line, d.off = d.rec+1, d.in.line-1, d.in.off
 			return nil, &adapters.RecordError{Record: d.rec, Line: startLine, Offset: startOff,
 				Err: fmt.Errorf("want %d fields, got %d", len(d.names), len(d.spans)/2)}
 		}
-		d.rec, d.line, d.off = d.rec+1, startLine, d.in.off
+		d.rec, d.line, d.off = d.rec+1, d.in.line-1, d.in.off
 		return d.record(), nil
 	}
 }

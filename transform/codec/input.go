@@ -27,10 +27,15 @@ func newInput(r io.Reader, cs charset) *input {
 	return in
 }
 
-// setStart moves the origin: the stream begins at offset off, after line.
-func (in *input) setStart(off, line int64) {
+// setStart moves the origin: the stream begins at offset off, on the line
+// after line or, with midLine, still on line (formats whose records end
+// inside a line).
+func (in *input) setStart(off, line int64, midLine bool) {
 	in.off = off
 	in.line = line + 1
+	if midLine {
+		in.line = line
+	}
 }
 
 // fill reads more input, keeping buf[r:w]. It returns false when nothing

@@ -80,7 +80,7 @@ var (
 // SetStart resumes inside a top-level array, just after an element that
 // Position reported.
 func (d *jsonDecoder) SetStart(off, line int64) {
-	d.in.setStart(off, line)
+	d.in.setStart(off, line, true)
 	d.off, d.line = off, line
 	if off > 0 {
 		d.state = jsResume
@@ -112,7 +112,7 @@ func (d *jsonDecoder) peek() (byte, bool) {
 // position; later calls return io.EOF.
 func (d *jsonDecoder) broken(format string, args ...any) error {
 	d.state = jsFinished
-	d.rec, d.line = d.rec+1, d.in.line
+	d.rec++
 	return &adapters.RecordError{Record: d.rec, Line: d.in.line, Offset: d.in.off,
 		Err: fmt.Errorf("%w: %s; the rest of the document is skipped", ErrNotWellFormed, fmt.Sprintf(format, args...))}
 }
@@ -205,7 +205,7 @@ func (d *jsonDecoder) element() (adapters.Record, error) {
 		return nil, err
 	}
 	fail := func(err error) error {
-		d.rec, d.line, d.off = d.rec+1, startLine, d.in.off
+		d.rec, d.line, d.off = d.rec+1, d.in.line, d.in.off
 		return &adapters.RecordError{Record: d.rec, Line: startLine, Offset: startOff, Err: err}
 	}
 	if tooLong {
@@ -223,7 +223,7 @@ func (d *jsonDecoder) element() (adapters.Record, error) {
 	if !ok {
 		return nil, fail(fmt.Errorf("want a JSON object, got %s", jsonKind(v)))
 	}
-	d.rec, d.line, d.off = d.rec+1, startLine, d.in.off
+	d.rec, d.line, d.off = d.rec+1, d.in.line, d.in.off
 	return rec, nil
 }
 

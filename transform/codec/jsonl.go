@@ -60,7 +60,7 @@ var (
 )
 
 func (d *jsonlDecoder) SetStart(off, line int64) {
-	d.in.setStart(off, line)
+	d.in.setStart(off, line, false)
 	d.off, d.line = off, line
 }
 

@@ -89,7 +89,7 @@ var (
 )
 
 func (d *linesDecoder) SetStart(off, line int64) {
-	d.in.setStart(off, line)
+	d.in.setStart(off, line, false)
 	d.off, d.line = off, line
 }
 

@@ -131,7 +131,7 @@ var (
 // SetStart resumes after a record element that Position reported: the
 // elements above it are assumed open (the parents that path names).
 func (d *xmlDecoder) SetStart(off, line int64) {
-	d.in.setStart(off, line)
+	d.in.setStart(off, line, true)
 	d.off, d.line = off, line
 	if off > 0 {
 		d.started, d.rooted = true, true
@@ -150,7 +150,7 @@ func (d *xmlDecoder) broken(format string, args ...any) error {
 	if d.inRec {
 		off, line = d.recOff, d.recLine
 	}
-	d.rec, d.line = d.rec+1, line
+	d.rec++
 	return &adapters.RecordError{Record: d.rec, Line: line, Offset: off,
 		Err: fmt.Errorf("%w: %s (at line %d, byte offset %d); the rest of the document is skipped", ErrNotWellFormed, fmt.Sprintf(format, args...), d.in.line, d.in.off)}
 }
@@ -220,8 +220,11 @@ func (d *xmlDecoder) text() error {
 	for {
 		buf := d.in.buf[d.in.r:d.in.w]
 		i := bytes.IndexByte(buf, '<')
+		if i == 0 {
+			return nil
+		}
 		chunk := buf
-		if i >= 0 {
+		if i > 0 {
 			chunk = buf[:i]
 		} else if d.inRec {
 			// Keep an entity or a CR cut by the end of the buffer.
@@ -604,7 +607,7 @@ func (d *xmlDecoder) closeElement() (adapters.Record, error) {
 	root := &d.nodes[0]
 	d.inRec = false
 	d.free = append(d.free, root.text)
-	d.rec, d.line, d.off = d.rec+1, d.recLine, d.in.off
+	d.rec, d.line, d.off = d.rec+1, d.in.line, d.in.off
 	if d.recErr != nil {
 		err := d.recErr
 		d.recErr = nil
