@@ -688,3 +688,13 @@ func (c *Config) CodecName(name string) string {
 
 // Any returns the raw value of a TypeAny field.
 func (c *Config) Any(name string) any { return c.get(name, TypeAny) }
+
+// File returns the name of the config file the block was decoded from, or ""
+// when it did not come from a file. Adapters resolve relative paths in their
+// configuration (a program, a copybook) against the file's directory.
+func (c *Config) File() string {
+	if c.opts == nil {
+		return ""
+	}
+	return c.opts.File
+}
