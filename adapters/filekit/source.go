@@ -128,7 +128,7 @@ type task struct {
 	// seeked: the decoder started mid-file (SetStart) and has returned
 	// nothing yet; a fatal error then means it cannot resume there.
 	seeked bool
-	fatal  error    // the file cannot be decoded
+	fatal  error // the file cannot be decoded
 	raw    bool
 
 	// Guarded by Source.mu.
