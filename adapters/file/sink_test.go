@@ -35,7 +35,9 @@ func jsonlLines(t testing.TB, name string) []map[string]any {
 func TestSinkWritesAndPublishesOnClose(t *testing.T) {
 	base := t.TempDir()
 	s := newTestSink(t, map[string]any{"base_dir": base, "path": "out/{{ record.region }}.jsonl", "codec": "test-jsonl"}, newState())
-	msgs := recs(4, func(i int) adapters.Record { return adapters.Record{"n": int64(i), "region": []string{"eu", "us"}[i%2]} })
+	msgs := recs(4, func(i int) adapters.Record {
+		return adapters.Record{"n": int64(i), "region": []string{"eu", "us"}[i%2]}
+	})
 	if err := s.Write(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
