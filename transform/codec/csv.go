@@ -399,9 +399,17 @@ func (d *csvDecoder) slowRow(line []byte) error {
 				if b == c.delim || b == '\n' || (b == '\r' && i+1 < len(text) && text[i+1] == '\n') {
 					break
 				}
-				if b == c.escape && c.escape != 0 && i+1 < len(text) && text[i+1] != '\n' {
+				if b == c.escape && c.escape != 0 && i+1 < len(text) {
 					d.out = append(d.out, text[i+1])
 					i += 2
+					if i == len(text) && text[i-1] == '\n' {
+						// An escaped line break: the field goes on.
+						next, err := d.moreLine()
+						if err != nil {
+							return err
+						}
+						text, i = next, 0
+					}
 					continue
 				}
 				if b == c.quote && c.quote != 0 && !c.lazy {
@@ -443,9 +451,9 @@ func (d *csvDecoder) moreLine() ([]byte, error) {
 			d.nlines++
 		}
 		if err == io.EOF {
-			return nil, csvRowError("quoted field %d is not terminated before the end of input", len(d.spans)/2+1)
+			return nil, csvRowError("field %d is not terminated before the end of input", len(d.spans)/2+1)
 		}
-		return nil, csvRowError("%w: quoted field %d is not terminated within max_record_bytes (%d)", ErrLineTooLong, len(d.spans)/2+1, d.c.max)
+		return nil, csvRowError("%w: field %d is not terminated within max_record_bytes (%d)", ErrLineTooLong, len(d.spans)/2+1, d.c.max)
 	}
 	d.extra = append(d.extra, next...)
 	d.nlines++

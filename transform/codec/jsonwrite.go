@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -59,7 +60,12 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 	case int:
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case float64:
-		return appendFloat(b, x)
+		n := len(b)
+		b, err := appendFloat(b, x)
+		if err == nil && bytes.IndexAny(b[n:], ".e") < 0 {
+			b = append(b, ".0"...) // stays a float when read back
+		}
+		return b, err
 	case decimal.Decimal:
 		return appendDecimal(b, x), nil
 	case time.Time:

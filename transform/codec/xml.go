@@ -201,11 +201,23 @@ func (d *xmlDecoder) Decode() (adapters.Record, error) {
 		if err != nil || rec != nil {
 			return rec, err
 		}
-		if d.inRec && d.recErr == nil && d.in.off-d.recOff > int64(d.c.max) {
-			d.recErr = fmt.Errorf("%w: record element larger than max_record_bytes (%d)", ErrLineTooLong, d.c.max)
+		if d.inRec {
+			d.checkSize()
 		}
 	}
 	return nil, io.EOF
+}
+
+// checkSize fails the open record once it is larger than max_record_bytes
+// and reports whether it is still good.
+func (d *xmlDecoder) checkSize() bool {
+	if d.recErr == nil && d.in.off-d.recOff > int64(d.c.max) {
+		d.recErr = fmt.Errorf("%w: record element larger than max_record_bytes (%d)", ErrLineTooLong, d.c.max)
+		for i := range d.nodes {
+			d.nodes[i].text, d.nodes[i].fields = nil, nil
+		}
+	}
+	return d.recErr == nil
 }
 
 func (d *xmlDecoder) top() string {
@@ -246,7 +258,7 @@ func (d *xmlDecoder) text() error {
 		}
 		switch {
 		case d.inRec:
-			if d.recErr == nil {
+			if d.checkSize() {
 				n := &d.nodes[len(d.nodes)-1]
 				var err error
 				if n.text, err = appendXMLText(n.text, chunk); err != nil {
@@ -440,6 +452,13 @@ func (d *xmlDecoder) startTag() (adapters.Record, error) {
 	return nil, nil
 }
 
+// recycle keeps a text buffer for the next element unless it is large.
+func (d *xmlDecoder) recycle(b []byte) {
+	if b != nil && cap(b) <= 64<<10 {
+		d.free = append(d.free, b)
+	}
+}
+
 func (d *xmlDecoder) textBuf() []byte {
 	if n := len(d.free); n > 0 {
 		b := d.free[n-1]
@@ -600,13 +619,13 @@ func (d *xmlDecoder) closeElement() (adapters.Record, error) {
 				parent.fields[n.key] = v
 			}
 		}
-		d.free = append(d.free, n.text)
+		d.recycle(n.text)
 		return nil, nil
 	}
 	// The record element itself.
 	root := &d.nodes[0]
 	d.inRec = false
-	d.free = append(d.free, root.text)
+	d.recycle(root.text)
 	d.rec, d.line, d.off = d.rec+1, d.in.line, d.in.off
 	if d.recErr != nil {
 		err := d.recErr
@@ -728,7 +747,7 @@ func (d *xmlDecoder) bang() error {
 			return d.until(9, "]]>", nil)
 		}
 		return d.until(9, "]]>", func(chunk []byte) {
-			if d.recErr == nil {
+			if d.checkSize() {
 				n := &d.nodes[len(d.nodes)-1]
 				n.text = appendNormalized(n.text, chunk)
 			}
