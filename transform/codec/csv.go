@@ -498,6 +498,11 @@ func (e *csvEncoder) Encode(rec adapters.Record) error {
 		if err != nil {
 			return encodeError("csv", fmt.Errorf("field %q: %w", col, err))
 		}
+		if len(cols) == 1 && len(e.field) == 0 && e.c.quote != 0 {
+			// A lone empty field would be an empty line, which readers skip.
+			b = append(b, e.c.quote, e.c.quote)
+			continue
+		}
 		if b, err = e.appendField(b, i, string(e.field)); err != nil {
 			return encodeError("csv", fmt.Errorf("field %q: %w", col, err))
 		}

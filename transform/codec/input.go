@@ -17,14 +17,37 @@ type input struct {
 	err  error // sticky error of src, io.EOF at the end
 	off  int64 // offset in the original stream of buf[r]
 	line int64 // 1-based line number of buf[r]
+	// For charsets other than UTF-8: the input read so far, to make the
+	// offset exact at the end even after a truncated character.
+	raw  *countReader
+	base int64
 }
 
 const inputBufSize = 64 << 10
 
 func newInput(r io.Reader, cs charset) *input {
 	in := &input{cs: cs, line: 1}
-	in.open = func() (io.Reader, int64, error) { return cs.open(r, in.off == 0) }
+	in.open = func() (io.Reader, int64, error) {
+		if cs.kind != csUTF8 {
+			in.raw = &countReader{r: r}
+			in.base = in.off
+			r = in.raw
+		}
+		return cs.open(r, in.off == 0)
+	}
 	return in
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // setStart moves the origin: the stream begins at offset off, on the line
@@ -82,6 +105,9 @@ func (in *input) consume(n int, lines int64) {
 	in.off += in.cs.rawLen(in.buf[in.r : in.r+n])
 	in.line += lines
 	in.r += n
+	if in.raw != nil && in.r == in.w && in.err == io.EOF {
+		in.off = in.base + in.raw.n
+	}
 }
 
 // readLine returns the next line including its "\n" (absent on the last line

@@ -67,6 +67,12 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 		}
 		return b, err
 	case decimal.Decimal:
+		if e := x.Exponent(); e > 0 {
+			// 1E+3 keeps its exponent, and reads back as a decimal.
+			b = append(b, x.Coefficient().String()...)
+			b = append(b, 'e')
+			return strconv.AppendInt(b, int64(e), 10), nil
+		}
 		return appendDecimal(b, x), nil
 	case time.Time:
 		b = append(b, '"')
