@@ -26,8 +26,9 @@ const (
 	ModeTail  = "tail"
 )
 
-// tailCodecs are the codecs whose records never span lines.
-var tailCodecs = map[string]bool{"lines": true, "jsonl": true, "csv": true}
+// wholeCodecs decode whole documents; tail mode needs records that never
+// span lines.
+var wholeCodecs = map[string]bool{adapters.NoCodec: true, "json": true, "xml": true}
 
 func init() {
 	adapters.RegisterSource("file", sourceSpec(), newSource)
@@ -64,7 +65,7 @@ func sourceSpec() *adapters.Spec {
 
 func checkSource(conf *adapters.Config) error {
 	if conf.String("mode") == ModeTail {
-		if c := conf.CodecName("codec"); !tailCodecs[c] {
+		if c := conf.CodecName("codec"); wholeCodecs[c] {
 			return conf.Errorf("codec", "mode: tail needs a line-oriented codec (lines, jsonl or csv), not %q", c)
 		}
 		return nil
