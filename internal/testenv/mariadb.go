@@ -35,7 +35,7 @@ const systemDSN = "root@tcp(127.0.0.1:3306)/"
 
 var shared struct {
 	once sync.Once
-	base *mysql.Config // server-level DSN, no database
+	base *mysql.Config  // server-level DSN, no database
 	srv  *MariaDBServer // private server started for the process, or nil
 	err  error
 }
@@ -160,7 +160,7 @@ func createDatabase(t testing.TB, base *mysql.Config, drop bool) string {
 }
 
 func dropDatabase(t testing.TB, base *mysql.Config, name string) {
-		db, err := openAdmin(base)
+	db, err := openAdmin(base)
 	if err != nil {
 		t.Errorf("testenv: drop database %s: %v", name, err)
 		return
