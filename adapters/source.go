@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"log/slog"
+	"time"
 )
 
 // Source reads messages from an outside system.
@@ -73,4 +74,20 @@ type State interface {
 	Delete(ctx context.Context, key string) error
 	// List returns every key starting with prefix, with its value.
 	List(ctx context.Context, prefix string) (map[string][]byte, error)
+}
+
+// LagReporter is an optional capability of sources that know how much input
+// waits to be read (bytes left in a file, files waiting in a folder, rows
+// past the watermark): Lag reports it for the sluice_source_lag_* metrics.
+// It is called from metrics scrapes, concurrently with Read, and must be
+// cheap: no network I/O, at most a stat.
+type LagReporter interface {
+	Lag() Lag
+}
+
+// Lag is how far a source is behind its input. A negative field is unknown.
+type Lag struct {
+	Messages int64         // records, rows or files waiting
+	Bytes    int64         // bytes waiting
+	Age      time.Duration // age of the oldest input not read yet
 }

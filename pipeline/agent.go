@@ -12,6 +12,9 @@ import (
 type Agent struct {
 	opts Options
 
+	// applyMu serialises Apply; mu guards running only, so Runtimes (admin
+	// API, metrics scrapes) does not wait while Apply drains a pipeline.
+	applyMu sync.Mutex
 	mu      sync.Mutex
 	running map[string]*Runtime
 }
@@ -31,28 +34,28 @@ type Change struct {
 // starts new ones and leaves unchanged ones alone. Queues and checkpoints
 // are kept across restarts.
 func (a *Agent) Apply(ctx context.Context, cfg *Config) (Change, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
 	var ch Change
 	want := map[string]*Pipeline{}
 	for _, p := range cfg.Pipelines {
 		want[p.Name] = p
 	}
 	var errs []error
-	for _, name := range sortedNames(a.running) {
-		rt := a.running[name]
+	for _, rt := range a.Runtimes() {
+		name := rt.Name()
 		p, keep := want[name]
 		switch {
 		case !keep:
 			errs = append(errs, rt.Stop(ctx))
-			delete(a.running, name)
+			a.setRunning(name, nil)
 			ch.Stopped = append(ch.Stopped, name)
 		case p.Hash == rt.p.Hash:
 			ch.Unchanged = append(ch.Unchanged, name)
 			delete(want, name)
 		default:
 			errs = append(errs, rt.Stop(ctx))
-			delete(a.running, name)
+			a.setRunning(name, nil)
 			ch.Restarted = append(ch.Restarted, name)
 		}
 	}
@@ -65,12 +68,23 @@ func (a *Agent) Apply(ctx context.Context, cfg *Config) (Change, error) {
 			errs = append(errs, fmt.Errorf("start pipeline %s: %w", p.Name, err))
 			continue
 		}
-		a.running[p.Name] = rt
+		a.setRunning(p.Name, rt)
 		if !containsStr(ch.Restarted, p.Name) {
 			ch.Started = append(ch.Started, p.Name)
 		}
 	}
 	return ch, errors.Join(errs...)
+}
+
+// setRunning records rt as the running pipeline called name; nil removes it.
+func (a *Agent) setRunning(name string, rt *Runtime) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rt == nil {
+		delete(a.running, name)
+		return
+	}
+	a.running[name] = rt
 }
 
 func containsStr(l []string, s string) bool {

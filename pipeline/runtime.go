@@ -43,9 +43,11 @@ type Options struct {
 // Hooks are callbacks the engine makes as messages flow. They are called
 // concurrently and must be cheap.
 type Hooks struct {
-	// SourceRead is called per source batch with the messages read and their
-	// payload bytes (raw bytes only; records are not measured).
+	// SourceRead is called per source batch with the messages read.
 	SourceRead func(pipeline, source string, msgs int)
+	// SourceBytes is called per source batch with the payload bytes read
+	// (raw bytes only; records are not measured), when there are any.
+	SourceBytes func(pipeline, source string, bytes int64)
 	// Dropped counts messages a filter dropped.
 	Dropped func(pipeline string, n int)
 	// Rejected counts messages sent to the pipeline's dead-letter queue, by
@@ -59,6 +61,9 @@ type Hooks struct {
 	// Delivered reports end-to-end latency (source read to sink ack) of
 	// delivered messages.
 	Delivered func(pipeline, sink string, latencies []time.Duration)
+	// Nacked reports a failed Write's messages: how many will be retried and
+	// how many were moved to the queue's dead-letter queue.
+	Nacked func(pipeline, sink string, retried, deadLettered int)
 	// SinkState reports sink health changes: "connected", "unavailable".
 	SinkState func(pipeline, sink, state string, err error)
 	// SourceState reports source health changes.
@@ -114,6 +119,8 @@ type Runtime struct {
 	pauseCh     chan struct{}
 	sourceClose []func()
 	sinkClose   []func()
+	lag         map[string]adapters.LagReporter // sources that report their lag
+	started     time.Time
 }
 
 // Queue name on the broker of a pipeline-local queue name.
@@ -145,7 +152,8 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 		return nil, errors.New("pipeline: Options.State is nil")
 	}
 	r := &Runtime{p: p, opts: opts, log: opts.Logger.With("pipeline", p.Name), queues: map[string]broker.Queue{},
-		done: make(chan struct{}), status: map[string]string{}, pauseCh: make(chan struct{})}
+		done: make(chan struct{}), status: map[string]string{}, pauseCh: make(chan struct{}),
+		lag: map[string]adapters.LagReporter{}, started: time.Now()}
 	b := opts.Broker
 	if p.Broker == "memory" {
 		if opts.Memory == nil {
@@ -188,6 +196,9 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("pipeline %s: source %q: %w", p.Name, sc.Name, err)
 		}
 		sources = append(sources, builtSource{sc, src})
+		if l, ok := src.(adapters.LagReporter); ok {
+			r.lag[sc.Name] = l
+		}
 	}
 	for _, sc := range p.Sinks {
 		res := adapters.Resources{Pipeline: p.Name, Name: sc.Name, Logger: r.log.With("component", "sink", "sink", sc.Name),
@@ -275,6 +286,19 @@ func (r *Runtime) Queues() map[string]broker.Queue {
 	out := make(map[string]broker.Queue, len(r.queues))
 	for k, v := range r.queues {
 		out[k] = v
+	}
+	return out
+}
+
+// Started returns when the pipeline was started.
+func (r *Runtime) Started() time.Time { return r.started }
+
+// SourceLag returns the lag of every source that reports one
+// (adapters.LagReporter), by source name. It may be called concurrently.
+func (r *Runtime) SourceLag() map[string]adapters.Lag {
+	out := make(map[string]adapters.Lag, len(r.lag))
+	for name, l := range r.lag {
+		out[name] = l.Lag()
 	}
 	return out
 }

@@ -216,6 +216,9 @@ func (s *sinkRunner) fail(ctx context.Context, ds []broker.Delivery, err error, 
 		}
 		r.counters.DeadLettered.Add(int64(dead))
 		r.counters.Retried.Add(int64(len(ds) - dead))
+		if h := r.opts.Hooks.Nacked; h != nil {
+			h(r.p.Name, s.sc.Name, len(ds)-dead, dead)
+		}
 		if dead > 0 {
 			log.Warn("messages moved to the dead-letter queue", "error", err, "kind", kind.String(), "messages", dead, "dlq", s.queue+broker.DLQSuffix)
 		}

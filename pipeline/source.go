@@ -149,6 +149,15 @@ func (r *Runtime) process(runner *transform.Runner, sc *SourceConfig, msgs []ada
 	if r.opts.Hooks.SourceRead != nil {
 		r.opts.Hooks.SourceRead(r.p.Name, sc.Name, len(msgs))
 	}
+	if h := r.opts.Hooks.SourceBytes; h != nil {
+		var n int64
+		for i := range msgs {
+			n += int64(len(msgs[i].Raw))
+		}
+		if n > 0 {
+			h(r.p.Name, sc.Name, n)
+		}
+	}
 	if dropped > 0 {
 		r.counters.Dropped.Add(int64(dropped))
 		if r.opts.Hooks.Dropped != nil {
