@@ -10,13 +10,18 @@ import (
 	_ "github.com/sluicehq/sluice/transform/codec"
 )
 
-// TestExampleValidates loads example.yaml as the engine does.
-func TestExampleValidates(t *testing.T) {
-	cfg, err := pipeline.Load("example.yaml", pipeline.LoadOptions{Env: func(string) (string, bool) { return "", false }})
-	if err != nil {
-		t.Fatalf("example.yaml: %v", err)
-	}
-	if len(cfg.Pipelines) == 0 {
-		t.Fatal("example.yaml declares no pipeline")
+// TestExamplesValidate loads the example.yaml of this adapter and of its
+// siblings (generate, stdout) as `sluice validate` does.
+func TestExamplesValidate(t *testing.T) {
+	for _, name := range []string{"example.yaml", "../generate/example.yaml", "../stdout/example.yaml"} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := pipeline.Load(name, pipeline.LoadOptions{Env: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if len(cfg.Pipelines) == 0 {
+				t.Fatalf("%s declares no pipeline", name)
+			}
+		})
 	}
 }

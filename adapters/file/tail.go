@@ -228,40 +228,24 @@ func (s *tailSource) wait(ctx context.Context, d time.Duration) error {
 func (s *tailSource) scan(ctx context.Context) error {
 	s.scanned = true
 	s.nextScan = time.Now().Add(s.o.scanInterval)
+	files, complete, err := filekit.ListFiles(filekit.OSFS{}, s.o.dir, s.o.matcher, nil, s.log)
+	if err != nil {
+		return err
+	}
 	present := map[string]bool{}
-	dirs := []string{""}
-	for len(dirs) > 0 {
-		rel := dirs[len(dirs)-1]
-		dirs = dirs[:len(dirs)-1]
-		ents, err := os.ReadDir(filepath.Join(s.o.dir, rel))
-		if err != nil {
-			if rel == "" {
-				return fmt.Errorf("list source directory %q: %w", s.o.dir, err)
-			}
-			s.log.Warn("cannot list directory", "path", filepath.Join(s.o.dir, rel), "error", err)
+	for _, r := range sortedKeys(files) {
+		if !s.o.matcher.Match(r) {
 			continue
 		}
-		for _, e := range ents {
-			r := e.Name()
-			if rel != "" {
-				r = rel + "/" + r
-			}
-			if e.IsDir() {
-				if s.o.matcher.Descend(r) {
-					dirs = append(dirs, r)
-				}
-				continue
-			}
-			if !e.Type().IsRegular() || !s.o.matcher.Match(r) {
-				continue
-			}
-			present[r] = true
-			if s.followers[r] == nil {
-				if err := s.follow(r); err != nil {
-					s.log.Warn("cannot follow file", "path", filepath.Join(s.o.dir, r), "error", err)
-				}
+		present[r] = true
+		if s.followers[r] == nil {
+			if err := s.follow(r); err != nil {
+				s.log.Warn("cannot follow file", "path", filepath.Join(s.o.dir, r), "error", err)
 			}
 		}
+	}
+	if !complete {
+		return nil
 	}
 	s.mu.Lock()
 	var stale []string
@@ -282,6 +266,15 @@ func (s *tailSource) scan(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // follow starts following rel from its checkpoint.

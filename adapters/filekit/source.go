@@ -334,7 +334,7 @@ func (s *Source) next(ctx context.Context) (*task, error) {
 }
 
 // minScanGap bounds how often notifications trigger a rescan.
-const minScanGap = 50 * time.Millisecond
+const minScanGap = 100 * time.Millisecond
 
 func (s *Source) wait(ctx context.Context, d time.Duration) error {
 	timer := time.NewTimer(d)
@@ -424,22 +424,34 @@ func (s *Source) scan(ctx context.Context, now time.Time) error {
 
 // list walks Dir and returns its regular files by relative path. complete is
 // false when a subdirectory could not be listed.
-func (s *Source) list() (files map[string]fs.FileInfo, complete bool, err error) {
+func (s *Source) list() (map[string]fs.FileInfo, bool, error) {
+	return ListFiles(s.o.FS, s.o.Dir, s.o.Matcher, s.skipped, s.log)
+}
+
+// ListFiles walks dir on fsys and returns its regular files by relative
+// path, descending where m allows and skip does not object. A subdirectory
+// that cannot be listed is logged and makes complete false; dir itself
+// failing, or a lost connection, is an error.
+func ListFiles(fsys FS, dir string, m *Matcher, skip func(rel string) bool, log *slog.Logger) (files map[string]fs.FileInfo, complete bool, err error) {
 	files = map[string]fs.FileInfo{}
 	complete = true
 	dirs := []string{""}
 	for len(dirs) > 0 {
 		rel := dirs[len(dirs)-1]
 		dirs = dirs[:len(dirs)-1]
-		infos, err := s.o.FS.ReadDir(s.join(rel))
+		name := dir
+		if rel != "" {
+			name = path.Join(dir, rel)
+		}
+		infos, err := fsys.ReadDir(name)
 		if err != nil {
 			if rel == "" {
-				return nil, false, fmt.Errorf("list source directory %q: %w", s.o.Dir, err)
+				return nil, false, fmt.Errorf("list source directory %q: %w", dir, err)
 			}
 			if errors.Is(err, adapters.ErrNotConnected) {
 				return nil, false, err
 			}
-			s.log.Warn("cannot list directory", "path", s.join(rel), "error", err)
+			log.Warn("cannot list directory", "path", name, "error", err)
 			complete = false
 			continue
 		}
@@ -450,7 +462,7 @@ func (s *Source) list() (files map[string]fs.FileInfo, complete bool, err error)
 			}
 			switch {
 			case fi.IsDir():
-				if s.o.Matcher.Descend(r) && !s.skipped(r) {
+				if m.Descend(r) && (skip == nil || !skip(r)) {
 					dirs = append(dirs, r)
 				}
 			case fi.Mode().IsRegular():

@@ -21,11 +21,17 @@ func checkGlobs(v any) error {
 	return CheckGlobs(l)
 }
 
-func checkPositive(v any) error {
+// CheckPositive is a Field.Check for int, float and duration fields that
+// must be more than zero.
+func CheckPositive(v any) error {
 	switch n := v.(type) {
 	case int64:
 		if n < 1 {
 			return fmt.Errorf("must be at least 1, got %d", n)
+		}
+	case float64:
+		if n <= 0 {
+			return fmt.Errorf("must be more than zero, got %v", n)
 		}
 	case time.Duration:
 		if n <= 0 {
@@ -35,11 +41,17 @@ func checkPositive(v any) error {
 	return nil
 }
 
-func checkNonNegative(v any) error {
+// CheckNonNegative is a Field.Check for int, float and duration fields that
+// must be zero or more.
+func CheckNonNegative(v any) error {
 	switch n := v.(type) {
 	case int64:
 		if n < 0 {
 			return fmt.Errorf("must be zero or more, got %d", n)
+		}
+	case float64:
+		if n < 0 {
+			return fmt.Errorf("must be zero or more, got %v", n)
 		}
 	case time.Duration:
 		if n < 0 {
@@ -63,7 +75,7 @@ func SourceFields() []adapters.Field {
 		{Name: "include_hidden", Type: adapters.TypeBool, Default: false, Description: "Also read files whose name starts with `.` (senders' and Sluice's temp files use such names)."},
 		{Name: "ready", Type: adapters.TypeString, Default: ReadyStable, Enum: ReadyModes,
 			Description: "When a file is complete: `stable` once its size and modification time stayed the same for `stable_for`; `done_file` once a marker `NAME` + `done_suffix` exists (removed after processing); `immediate` as soon as it is seen."},
-		{Name: "stable_for", Type: adapters.TypeDuration, Default: "2s", Check: checkNonNegative, Description: "How long size and modification time must stay unchanged (`ready: stable`)."},
+		{Name: "stable_for", Type: adapters.TypeDuration, Default: "2s", Check: CheckNonNegative, Description: "How long size and modification time must stay unchanged (`ready: stable`)."},
 		{Name: "done_suffix", Type: adapters.TypeString, Default: ".done", Description: "Suffix of done markers (`ready: done_file`)."},
 		{Name: "after", Type: adapters.TypeString, Default: AfterKeep, Enum: AfterModes,
 			Description: "What to do with a file once every record is durably enqueued: `move` it below `archive_dir`, `delete` it, or `keep` it (remembered by path, size and modification time, so it is read again only if it changes)."},
@@ -74,9 +86,9 @@ func SourceFields() []adapters.Field {
 			Description: "Where files that cannot be decoded at all are moved, relative to `path` unless absolute. Without it such a file stays in place and is skipped until it changes. A single malformed record never fails its file: it goes to the dead-letter queue.",
 			Example:     "failed"},
 		{Name: "codec", Type: adapters.TypeCodec, Default: "lines", Description: "How files are decoded into records; `none` makes each whole file one message (up to `max_raw_bytes`)."},
-		{Name: "batch_size", Type: adapters.TypeInt, Default: DefaultBatchSize, Check: checkPositive, Description: "Records per batch handed to the engine."},
-		{Name: "max_raw_bytes", Type: adapters.TypeSize, Default: "64MiB", Check: checkPositive, Description: "Largest file read with `codec: none`; a larger file fails (see `failed_dir`)."},
-		{Name: "scan_interval", Type: adapters.TypeDuration, Default: "10s", Check: checkPositive, Description: "How often the directory is listed in full."},
+		{Name: "batch_size", Type: adapters.TypeInt, Default: DefaultBatchSize, Check: CheckPositive, Description: "Records per batch handed to the engine."},
+		{Name: "max_raw_bytes", Type: adapters.TypeSize, Default: "64MiB", Check: CheckPositive, Description: "Largest file read with `codec: none`; a larger file fails (see `failed_dir`)."},
+		{Name: "scan_interval", Type: adapters.TypeDuration, Default: "10s", Check: CheckPositive, Description: "How often the directory is listed in full."},
 	}
 }
 
@@ -133,9 +145,9 @@ func SinkFields() []adapters.Field {
 			Description: "File path relative to `base_dir`, a template evaluated per record. A path that renders absolute or climbs out with `..` (or through a symbolic link) fails its message as permanent.",
 			Example:     `out/{{ record.region }}/orders-{{ now().Format("2006-01-02") }}.csv`},
 		{Name: "codec", Type: adapters.TypeCodec, Default: "jsonl", Description: "How records are encoded; `none` writes each message's raw payload as it is."},
-		{Name: "max_records", Type: adapters.TypeInt, Default: 0, Check: checkNonNegative, Description: "Publish a file once it holds this many records (0: no limit)."},
+		{Name: "max_records", Type: adapters.TypeInt, Default: 0, Check: CheckNonNegative, Description: "Publish a file once it holds this many records (0: no limit)."},
 		{Name: "max_bytes", Type: adapters.TypeSize, Default: 0, Description: "Publish a file once it holds this many bytes; it may pass the limit by one record (0: no limit)."},
-		{Name: "max_age", Type: adapters.TypeDuration, Default: 0, Check: checkNonNegative, Description: "Publish a file this long after it was opened, even when no more records come (0: no limit; files are then published by the other limits and at shutdown)."},
+		{Name: "max_age", Type: adapters.TypeDuration, Default: 0, Check: CheckNonNegative, Description: "Publish a file this long after it was opened, even when no more records come (0: no limit; files are then published by the other limits and at shutdown)."},
 		{Name: "if_exists", Type: adapters.TypeString, Default: IfExistsRenameNew, Enum: IfExistsModes,
 			Description: "When the published name exists: `rename_new` publishes as `NAME.1.EXT`, `NAME.2.EXT`, ... (nothing published is replaced; what rolling needs), `overwrite` replaces it atomically."},
 		{Name: "done_file", Type: adapters.TypeBool, Default: false, Description: "Create an empty marker `NAME` + `done_suffix` after publishing each file, for receivers that wait for one."},

@@ -36,9 +36,9 @@ var spec = &adapters.Spec{
 		"and the sequence is checkpointed with every enqueued batch: a restarted generator goes on where it " +
 		"stopped. Under `run --once` an endless generator emits one batch.",
 	Fields: []adapters.Field{
-		{Name: "count", Type: adapters.TypeInt, Default: 0, Check: nonNegative, Description: "Records to emit in total; 0 means no end.", Example: 1000},
-		{Name: "rate", Type: adapters.TypeFloat, Default: 0, Check: nonNegative, Description: "Records per second; 0 means as fast as possible.", Example: 100},
-		{Name: "batch_size", Type: adapters.TypeInt, Default: 500, Check: positive, Description: "Records per batch at most."},
+		{Name: "count", Type: adapters.TypeInt, Default: 0, Check: filekit.CheckNonNegative, Description: "Records to emit in total; 0 means no end.", Example: 1000},
+		{Name: "rate", Type: adapters.TypeFloat, Default: 0, Check: filekit.CheckNonNegative, Description: "Records per second; 0 means as fast as possible.", Example: 100},
+		{Name: "batch_size", Type: adapters.TypeInt, Default: 500, Check: filekit.CheckPositive, Description: "Records per batch at most."},
 		{Name: "record", Type: adapters.TypeStringMap, Optional: true, Check: checkRecord,
 			Description: "Field name to expression, e.g. `id: record.seq`, `region: '[\"eu\",\"us\"][record.seq % 2]'`, `at: now()`.",
 			Example:     map[string]any{"id": "record.seq", "amount": "record.seq % 1000 * 1.5"}},
@@ -52,27 +52,6 @@ var spec = &adapters.Spec{
 		}
 		return nil
 	},
-}
-
-func nonNegative(v any) error {
-	switch n := v.(type) {
-	case int64:
-		if n < 0 {
-			return fmt.Errorf("must be zero or more, got %d", n)
-		}
-	case float64:
-		if n < 0 {
-			return fmt.Errorf("must be zero or more, got %v", n)
-		}
-	}
-	return nil
-}
-
-func positive(v any) error {
-	if n, _ := v.(int64); n < 1 {
-		return fmt.Errorf("must be at least 1, got %d", n)
-	}
-	return nil
 }
 
 func checkRecord(v any) error {
