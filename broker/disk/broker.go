@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/broker"
@@ -76,7 +77,8 @@ type Broker struct {
 	closed bool
 
 	fatalOnce sync.Once
-	fatalErr  error
+	fatalErr  atomic.Pointer[error]
+	dead      chan struct{} // closed on a fatal error
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -119,7 +121,7 @@ func OpenReadOnly(dir string, opts Options) (*Broker, error) {
 }
 
 func newBroker(dir string, opts Options) *Broker {
-	b := &Broker{dir: filepath.ToSlash(dir), opts: opts, fs: opts.FS, logger: opts.Logger, queues: map[string]*queue{}}
+	b := &Broker{dir: filepath.ToSlash(dir), opts: opts, fs: opts.FS, logger: opts.Logger, queues: map[string]*queue{}, dead: make(chan struct{})}
 	if b.fs == nil {
 		b.fs = vfs.OS{}
 	}
@@ -135,9 +137,8 @@ func newBroker(dir string, opts Options) *Broker {
 // fatal records the first fatal error and reports it.
 func (b *Broker) fatal(err error) {
 	b.fatalOnce.Do(func() {
-		b.mu.Lock()
-		b.fatalErr = err
-		b.mu.Unlock()
+		b.fatalErr.Store(&err)
+		close(b.dead)
 		b.logger.Error("disk broker: fatal storage error, the data dir can no longer be trusted; stopping", "dir", b.dir, "error", err)
 		if b.opts.OnFatal != nil {
 			b.opts.OnFatal(err)
@@ -147,9 +148,10 @@ func (b *Broker) fatal(err error) {
 
 // Err returns the fatal error the broker met, or nil.
 func (b *Broker) Err() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fatalErr
+	if p := b.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // validName checks a queue name: slash-separated parts, none empty, "."
@@ -194,8 +196,8 @@ func (b *Broker) open(name string, opts broker.Options) (*queue, error) {
 	if b.closed {
 		return nil, fmt.Errorf("broker: %w", broker.ErrClosed)
 	}
-	if b.fatalErr != nil {
-		return nil, b.fatalErr
+	if err := b.Err(); err != nil {
+		return nil, err
 	}
 	q, err := b.openLocked(name, opts)
 	if err != nil {

@@ -244,6 +244,8 @@ func (g *group) Receive(ctx context.Context, max int) ([]broker.Delivery, error)
 		case <-timer:
 		case <-q.closedCh:
 			err = errClosedQueue
+		case <-q.b.dead:
+			err = q.b.Err()
 		case <-ctx.Done():
 			err = ctx.Err()
 		}

@@ -348,6 +348,9 @@ func (q *queue) admit(ctx context.Context, r *appendReq) error {
 		if q.closed {
 			return errClosedQueue
 		}
+		if err := q.b.Err(); err != nil {
+			return err
+		}
 		msgs, bytes, _, _ := q.retained()
 		msgs += q.resMsgs
 		bytes += q.resBytes
@@ -365,6 +368,7 @@ func (q *queue) admit(ctx context.Context, r *appendReq) error {
 		select {
 		case <-ch:
 		case <-t.C:
+		case <-q.b.dead:
 		case <-ctx.Done():
 			t.Stop()
 			q.mu.Lock()

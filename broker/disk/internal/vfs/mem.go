@@ -28,6 +28,7 @@ type Mem struct {
 	syncErr  error
 	syncs    int
 	failFrom int
+	crashIn  int // mutating calls left before a crash; 0: none planned
 }
 
 type memNode struct {
@@ -73,6 +74,44 @@ func (m *Mem) syncFailure() error {
 func (m *Mem) Crash() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.crashLocked()
+}
+
+// CrashAfter plans a crash right after the n-th next mutating call
+// (create, write, sync, truncate, rename, remove, directory sync): that call
+// takes effect and returns as usual, and the crash follows it at once.
+func (m *Mem) CrashAfter(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.crashIn = n
+}
+
+// Crashed reports how many crashes happened.
+func (m *Mem) Crashed() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen
+}
+
+// mutated counts a mutating call; callers hold m.mu.
+func (m *Mem) mutated() {
+	if m.crashIn > 0 {
+		m.crashIn--
+		if m.crashIn == 0 {
+			m.crashLocked()
+		}
+	}
+}
+
+// Proc returns a view of m for one process: once a crash happened, every
+// call through it fails, as the process died with the machine.
+func (m *Mem) Proc() FS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &memProc{m: m, gen: m.gen}
+}
+
+func (m *Mem) crashLocked() {
 	m.gen++
 	m.locks = map[string]bool{}
 	m.crashDir(m.root, map[*memNode]bool{})
@@ -142,9 +181,15 @@ func (m *Mem) lookup(name string) (parent, n *memNode, base string, err error) {
 	return d, d.entries[base], base, nil
 }
 
-func (m *Mem) Create(name string) (File, error) {
+func (m *Mem) Create(name string) (File, error) { return m.create(-1, name) }
+
+func (m *Mem) create(gen int, name string) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return nil, errCrashed
+	}
+	defer m.mutated()
 	parent, n, base, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -160,9 +205,14 @@ func (m *Mem) Create(name string) (File, error) {
 	return &memFile{m: m, n: n, name: name, gen: m.gen, write: true}, nil
 }
 
-func (m *Mem) OpenFile(name string, write bool) (File, error) {
+func (m *Mem) OpenFile(name string, write bool) (File, error) { return m.openFile(-1, name, write) }
+
+func (m *Mem) openFile(gen int, name string, write bool) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return nil, errCrashed
+	}
 	_, n, _, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -173,9 +223,14 @@ func (m *Mem) OpenFile(name string, write bool) (File, error) {
 	return &memFile{m: m, n: n, name: name, gen: m.gen, write: write}, nil
 }
 
-func (m *Mem) ReadFile(name string) ([]byte, error) {
+func (m *Mem) ReadFile(name string) ([]byte, error) { return m.readFile(-1, name) }
+
+func (m *Mem) readFile(gen int, name string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return nil, errCrashed
+	}
 	_, n, _, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -186,9 +241,15 @@ func (m *Mem) ReadFile(name string) ([]byte, error) {
 	return append([]byte(nil), n.data...), nil
 }
 
-func (m *Mem) Rename(oldname, newname string) error {
+func (m *Mem) Rename(oldname, newname string) error { return m.rename(-1, oldname, newname) }
+
+func (m *Mem) rename(gen int, oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return errCrashed
+	}
+	defer m.mutated()
 	op, n, ob, err := m.lookup(oldname)
 	if err != nil {
 		return err
@@ -205,9 +266,15 @@ func (m *Mem) Rename(oldname, newname string) error {
 	return nil
 }
 
-func (m *Mem) Remove(name string) error {
+func (m *Mem) Remove(name string) error { return m.remove(-1, name) }
+
+func (m *Mem) remove(gen int, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return errCrashed
+	}
+	defer m.mutated()
 	p, n, b, err := m.lookup(name)
 	if err != nil {
 		return err
@@ -222,9 +289,14 @@ func (m *Mem) Remove(name string) error {
 	return nil
 }
 
-func (m *Mem) MkdirAll(name string) error {
+func (m *Mem) MkdirAll(name string) error { return m.mkdirAll(-1, name) }
+
+func (m *Mem) mkdirAll(gen int, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return errCrashed
+	}
 	d := m.root
 	for _, p := range split(name) {
 		next, ok := d.entries[p]
@@ -240,9 +312,14 @@ func (m *Mem) MkdirAll(name string) error {
 	return nil
 }
 
-func (m *Mem) ReadDir(name string) ([]fs.DirEntry, error) {
+func (m *Mem) ReadDir(name string) ([]fs.DirEntry, error) { return m.readDir(-1, name) }
+
+func (m *Mem) readDir(gen int, name string) ([]fs.DirEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return nil, errCrashed
+	}
 	_, n, _, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -258,9 +335,15 @@ func (m *Mem) ReadDir(name string) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
-func (m *Mem) SyncDir(name string) error {
+func (m *Mem) SyncDir(name string) error { return m.syncDir(-1, name) }
+
+func (m *Mem) syncDir(gen int, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return errCrashed
+	}
+	defer m.mutated()
 	if err := m.syncFailure(); err != nil {
 		return err
 	}
@@ -278,9 +361,14 @@ func (m *Mem) SyncDir(name string) error {
 	return nil
 }
 
-func (m *Mem) Lock(name string) (io.Closer, error) {
+func (m *Mem) Lock(name string) (io.Closer, error) { return m.lockFile(-1, name) }
+
+func (m *Mem) lockFile(gen int, name string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if gen >= 0 && gen != m.gen {
+		return nil, errCrashed
+	}
 	key := path.Clean("/" + name)
 	if m.locks[key] {
 		return nil, fmt.Errorf("%w by this process", ErrLocked)
@@ -344,6 +432,7 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 func (f *memFile) Write(p []byte) (int, error) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
+	defer f.m.mutated()
 	if err := f.check(); err != nil {
 		return 0, err
 	}
@@ -357,6 +446,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 func (f *memFile) Sync() error {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
+	defer f.m.mutated()
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -370,6 +460,7 @@ func (f *memFile) Sync() error {
 func (f *memFile) Truncate(size int64) error {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
+	defer f.m.mutated()
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -421,3 +512,29 @@ func (i memInfo) Mode() fs.FileMode  { return memEntry(i).Type() }
 func (i memInfo) ModTime() time.Time { return time.Time{} }
 func (i memInfo) IsDir() bool        { return i.dir }
 func (i memInfo) Sys() any           { return nil }
+
+// memProc is one process's view of a Mem.
+type memProc struct {
+	m   *Mem
+	gen int
+}
+
+func (p *memProc) Create(name string) (File, error) { return p.m.create(p.gen, name) }
+
+func (p *memProc) OpenFile(name string, write bool) (File, error) {
+	return p.m.openFile(p.gen, name, write)
+}
+
+func (p *memProc) ReadFile(name string) ([]byte, error) { return p.m.readFile(p.gen, name) }
+
+func (p *memProc) Rename(oldname, newname string) error { return p.m.rename(p.gen, oldname, newname) }
+
+func (p *memProc) Remove(name string) error { return p.m.remove(p.gen, name) }
+
+func (p *memProc) MkdirAll(name string) error { return p.m.mkdirAll(p.gen, name) }
+
+func (p *memProc) ReadDir(name string) ([]fs.DirEntry, error) { return p.m.readDir(p.gen, name) }
+
+func (p *memProc) SyncDir(name string) error { return p.m.syncDir(p.gen, name) }
+
+func (p *memProc) Lock(name string) (io.Closer, error) { return p.m.lockFile(p.gen, name) }
