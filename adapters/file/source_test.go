@@ -348,3 +348,45 @@ func TestSourceConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceRereadsBatchThatWasNotEnqueued(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.txt"), "1\n2\n3\n")
+	src := newTestSource(t, srcConf(dir, "batch_size", 2), newState(), false)
+	ctx := context.Background()
+	b1, err := src.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b1.Ack(ctx, errors.New("queue full at shutdown")); err != nil {
+		t.Fatal(err)
+	}
+	again := readN(t, src, 3, 5*time.Second)
+	if got := strings.Join(lines(again), ","); got != "1,2,3" {
+		t.Fatalf("after a failed batch read %s, want the whole file again", got)
+	}
+	if again[0].ID != b1.Messages[0].ID {
+		t.Fatal("a record read again got a new ID")
+	}
+}
+
+// TestSourceFinishesActionAfterCrash: a crash after every record was
+// enqueued but before the after-action leaves a "done" checkpoint; the next
+// start carries the action out without reading the file.
+func TestSourceFinishesActionAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "a.txt")
+	writeFile(t, name, "1\n2\n")
+	fi, _ := os.Stat(name)
+	st := newState()
+	entry := fmt.Sprintf(`{"size":%d,"mtime":%d,"offset":4,"record":2,"line":2,"done":true}`, fi.Size(), fi.ModTime().UnixNano())
+	if err := st.Put(context.Background(), "file/a.txt", []byte(entry)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, newTestSource(t, srcConf(dir, "after", "delete"), st, true)); len(got) != 0 {
+		t.Fatalf("read %d records of a finished file", len(got))
+	}
+	if _, err := os.Stat(name); !os.IsNotExist(err) {
+		t.Fatalf("the pending delete was not carried out: %v", err)
+	}
+}

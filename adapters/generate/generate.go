@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -210,13 +211,19 @@ func (s *source) Read(ctx context.Context) (adapters.Batch, error) {
 	msgs := make([]adapters.Message, n)
 	now := time.Now()
 	var arena filekit.Arena
+	// Expressions only read their input, so one input record serves the
+	// batch; without expressions the input is the record and must be new.
+	in := adapters.Record{}
 	for i := range msgs {
 		seq := s.next + int64(i)
 		m := &msgs[i]
 		m.ID = s.ids.ID(seq)
 		m.Time = now
 		m.Meta = map[string]string{"seq": arena.Int(seq), adapters.MetaSource: s.res.Name}
-		in := adapters.Record{"seq": seq}
+		if s.fields == nil && s.tmpl == nil {
+			in = adapters.Record{}
+		}
+		in["seq"] = seq
 		if err := s.build(m, in); err != nil {
 			m.Err = err
 		}
@@ -241,6 +248,9 @@ func (s *source) build(m *adapters.Message, in adapters.Record) error {
 			v, err := s.runner.Eval(f.prog, in, m.Meta)
 			if err != nil {
 				return fmt.Errorf("field %q: %w", f.name, err)
+			}
+			if r, ok := v.(adapters.Record); ok {
+				v = maps.Clone(r) // may be the shared input record itself
 			}
 			rec[f.name] = v
 		}

@@ -179,3 +179,13 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestGenerateRecordValuedFieldIsNotShared(t *testing.T) {
+	msgs := drain(t, newTest(t, map[string]any{"count": 3, "record": map[string]any{"input": "record"}}, nil, false))
+	for i, m := range msgs {
+		in, _ := m.Record["input"].(adapters.Record)
+		if in["seq"] != int64(i) {
+			t.Fatalf("message %d: input = %v", i, in)
+		}
+	}
+}
