@@ -14,8 +14,11 @@ import (
 
 // Env is what an expression sees: record and meta.
 type Env struct {
-	Record adapters.Record  `expr:"record"`
+	Record adapters.Record   `expr:"record"`
 	Meta   map[string]string `expr:"meta"`
+	// Lookups are the pipeline's lookup tables (Runner.SetLookups); the
+	// patcher passes them to the lookup function.
+	Lookups *Lookups `expr:"__lookups"`
 }
 
 // Func is one function of the expression library.
@@ -94,16 +97,21 @@ func Compile(src string) (*Program, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, fmt.Errorf("empty expression")
 	}
-	p, err := expr.Compile(src, options()...)
-	if err != nil {
-		return nil, fmt.Errorf("expression %q: %s", src, oneLine(err.Error()))
-	}
-	return &Program{src: src, prog: p}, nil
+	return compile(src)
 }
 
 // CompileBool compiles an expression that must yield a bool at run time.
 func CompileBool(src string) (*Program, error) {
-	p, err := expr.Compile(src, options(expr.AsBool())...)
+	return compile(src, expr.AsBool())
+}
+
+func compile(src string, extraOpts ...expr.Option) (*Program, error) {
+	p, err := expr.Compile(src, options(extraOpts...)...)
+	if err == nil {
+		// Constant arguments the type checker cannot judge (a regular
+		// expression, a time zone) fail here rather than on the first record.
+		err = checkConstants(p.Node())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %s", src, oneLine(err.Error()))
 	}
@@ -138,6 +146,8 @@ func (p *Program) String() string { return p.src }
 type Runner struct {
 	vm  vm.VM
 	env Env
+	// Scratch message buffers of Chain.Process, reused between calls.
+	cur, next []adapters.Message
 }
 
 // Eval runs p against a message's record and meta.
@@ -146,7 +156,8 @@ func (r *Runner) Eval(p *Program, rec adapters.Record, meta map[string]string) (
 	if r.env.Record == nil {
 		r.env.Record = adapters.Record{}
 	}
-	out, err := r.vm.Run(p.prog, r.env)
+	// A pointer: boxing the Env struct would allocate on every run.
+	out, err := r.vm.Run(p.prog, &r.env)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q: %s", p.src, oneLine(err.Error()))
 	}

@@ -136,14 +136,15 @@ type Output struct {
 type Chain struct {
 	stages []Stage
 	router Router
-	// fallback is the queue used when there is no route stage.
-	fallback string
+	// fallback is the queue used when there is no route stage, as the
+	// Queues of every Output (shared: Queues are read-only).
+	fallback []string
 }
 
 // NewChain builds a chain. router may be nil, then every message goes to
 // fallback.
 func NewChain(stages []Stage, router Router, fallback string) *Chain {
-	return &Chain{stages: stages, router: router, fallback: fallback}
+	return &Chain{stages: stages, router: router, fallback: []string{fallback}}
 }
 
 // ErrNoRoute is the error of a message that matched no route and had no
@@ -153,8 +154,20 @@ var ErrNoRoute = fmt.Errorf("no route matched and no default queue")
 // Process runs m through the chain and appends the results to out. Dropped
 // messages produce nothing. It reports how many messages filters dropped.
 func (c *Chain) Process(r *Runner, m adapters.Message, out []Output) ([]Output, int) {
-	cur := []adapters.Message{m}
-	var next []adapters.Message
+	// The message buffers live in the Runner, so a call allocates none;
+	// the part used (hi) is cleared on return so as not to keep records
+	// alive, and buffers grown large by a split are let go.
+	cur := append(r.cur[:0], m)
+	next := r.next[:0]
+	hi := 1
+	defer func() {
+		clear(cur[:min(hi, cap(cur))])
+		clear(next[:min(hi, cap(next))])
+		if cap(cur)+cap(next) > 1024 {
+			cur, next = nil, nil
+		}
+		r.cur, r.next = cur[:0], next[:0]
+	}()
 	dropped := 0
 	for _, s := range c.stages {
 		next = next[:0]
@@ -171,6 +184,7 @@ func (c *Chain) Process(r *Runner, m adapters.Message, out []Output) ([]Output, 
 				dropped++
 			}
 		}
+		hi = max(hi, len(next))
 		cur, next = next, cur
 		if len(cur) == 0 {
 			return out, dropped
@@ -178,7 +192,7 @@ func (c *Chain) Process(r *Runner, m adapters.Message, out []Output) ([]Output, 
 	}
 	for _, msg := range cur {
 		if c.router == nil {
-			out = append(out, Output{Msg: msg, Queues: []string{c.fallback}})
+			out = append(out, Output{Msg: msg, Queues: c.fallback})
 			continue
 		}
 		qs, err := c.router.Route(r, &msg)

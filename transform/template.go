@@ -73,7 +73,8 @@ func (r *Runner) Render(t *Template, rec adapters.Record, meta map[string]string
 }
 
 // ToString formats a record value as text: numbers in full precision,
-// decimals exactly, times in RFC 3339, nil as the empty string.
+// decimals exactly and with their scale ("12.30"), times in RFC 3339, nil as
+// the empty string.
 func ToString(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -93,7 +94,7 @@ func ToString(v any) string {
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	case decimal.Decimal:
-		return x.String()
+		return decimalText(x) // keeps the scale: 12.30, not 12.3
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	case fmt.Stringer:
