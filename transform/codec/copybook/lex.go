@@ -1,7 +1,6 @@
 package copybook
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 )
@@ -214,6 +213,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
-// hasCode reports whether src holds anything but blanks.
-func hasCode(src []byte) bool { return len(bytes.TrimSpace(src)) > 0 }

@@ -506,9 +506,6 @@ func (p *parser) tree(entries []*item) ([]*item, error) {
 			seen = map[string]bool{strings.ToUpper(it.name): true}
 			continue
 		}
-		if it.renames[0] != "" {
-			return nil, p.errorf(it.line, "RENAMES is only allowed at level 66")
-		}
 		for len(stack) > 0 && stack[len(stack)-1].level >= it.level {
 			stack = stack[:len(stack)-1]
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
 )
 
 var errNotNumber = errors.New("not a number")
@@ -232,7 +233,7 @@ func (f *field) encode(cs *charset, dst []byte, v any, scratch *[]byte) error {
 	var s string
 	switch f.kind {
 	case kInt, kDecimal:
-		d, err := toDecimal(v)
+		d, err := recvalue.Decimal(v)
 		if err != nil {
 			return err
 		}
@@ -257,7 +258,7 @@ func (f *field) encode(cs *charset, dst []byte, v any, scratch *[]byte) error {
 		}
 	default:
 		var err error
-		if s, err = toString(v); err != nil {
+		if s, err = recvalue.String(v); err != nil {
 			return err
 		}
 	}
@@ -348,44 +349,3 @@ func (f *field) encodeNumber(cs *charset, dst []byte, d decimal.Decimal) error {
 	return nil
 }
 
-// toDecimal converts a record value to a decimal.
-func toDecimal(v any) (decimal.Decimal, error) {
-	switch n := v.(type) {
-	case decimal.Decimal:
-		return n, nil
-	case int64:
-		return decimal.NewFromInt(n), nil
-	case int:
-		return decimal.NewFromInt(int64(n)), nil
-	case int32:
-		return decimal.NewFromInt(int64(n)), nil
-	case uint64:
-		return decimal.NewFromBigInt(new(big.Int).SetUint64(n), 0), nil
-	case float64:
-		return decimal.NewFromFloat(n), nil
-	case string:
-		d, err := decimal.NewFromString(strings.TrimSpace(n))
-		if err != nil {
-			return d, fmt.Errorf("%q is not a number", n)
-		}
-		return d, nil
-	}
-	return decimal.Decimal{}, fmt.Errorf("want a number, got %T", v)
-}
-
-// toString converts a scalar record value to text.
-func toString(v any) (string, error) {
-	switch s := v.(type) {
-	case string:
-		return s, nil
-	case []byte:
-		return string(s), nil
-	case int64, int, uint64, float64, bool:
-		return fmt.Sprint(s), nil
-	case decimal.Decimal:
-		return s.String(), nil
-	case time.Time:
-		return s.Format(time.RFC3339Nano), nil
-	}
-	return "", fmt.Errorf("want a string, got %T", v)
-}

@@ -1,0 +1,8 @@
+01 DISPLAY-REC.
+   05 D-CODE        PIC X(4).
+   05 D-QTY         PIC S9(5).
+   05 D-LEAD        PIC S9(3) SIGN LEADING.
+   05 D-SEP         PIC S9(3)V9 SIGN TRAILING SEPARATE.
+   05 D-PRICE       PIC 9(4)V99.
+   05 D-NAME        PIC X(10).
+   05 D-EDIT        PIC ZZZ9.99-.
