@@ -215,8 +215,15 @@ func (w *Writer) findOrphans(ctx context.Context) error {
 func (w *Writer) tempName(final string) string {
 	w.seq++
 	dir, base := path.Split(final)
+	if len(base) > maxTempBase {
+		// Stay under NAME_MAX; State holds the full final name.
+		base = strings.ToValidUTF8(base[:maxTempBase], "")
+	}
 	return dir + w.TempPrefix() + strconv.FormatInt(time.Now().UnixNano(), 36) + strconv.FormatUint(w.seq, 36) + "-" + base + ".tmp"
 }
+
+// maxTempBase bounds the part of the final name copied into a temp name.
+const maxTempBase = 160
 
 // parseTemp returns the final name of one of this writer's temp files.
 func (w *Writer) parseTemp(rel string) (string, bool) {
