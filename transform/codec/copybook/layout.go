@@ -107,10 +107,10 @@ func compile(file string, root *item, keepFillers bool) (*layout, error) {
 
 // inherited holds the clauses a group passes to its items.
 type inherited struct {
-	usage                            usage
-	usageSet                         bool
+	usage                              usage
+	usageSet                           bool
 	signSet, signLeading, signSeparate bool
-	lenient                          bool
+	lenient                            bool
 }
 
 func (c *compiler) node(it *item, inh inherited) (*node, error) {

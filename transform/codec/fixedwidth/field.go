@@ -348,4 +348,3 @@ func (f *field) encodeNumber(cs *charset, dst []byte, d decimal.Decimal) error {
 	}
 	return nil
 }
-
