@@ -130,7 +130,7 @@ func (c charset) open(r io.Reader, atStart bool) (io.Reader, int64, error) {
 	case csUTF8:
 		return br, skipped, nil
 	case csUTF16:
-		return transform.NewReader(br, c.utf16(c.bigEndian, unicode.IgnoreBOM).NewDecoder()), skipped, nil
+		return newUTF16Reader(br, c.bigEndian), skipped, nil
 	}
 	return transform.NewReader(br, c.enc.NewDecoder()), skipped, nil
 }

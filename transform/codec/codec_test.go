@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +265,14 @@ func TestInferValue(t *testing.T) {
 	}
 	if got := inferValue("1.50", true); !equalValues(got, decimal.RequireFromString("1.50")) {
 		t.Errorf("decimal: got %#v", got)
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	cols := []string{"col10", "col2", "b", "a10", "a9", "col1", "a09", "", "x"}
+	slices.SortFunc(cols, naturalCompare)
+	want := []string{"", "a9", "a09", "a10", "b", "col1", "col2", "col10", "x"}
+	if !slices.Equal(cols, want) {
+		t.Fatalf("got %q, want %q", cols, want)
 	}
 }

@@ -2,11 +2,13 @@ package codec
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sluicehq/sluice/adapters"
 )
@@ -21,7 +23,7 @@ var csvSpec = &adapters.Spec{
 		"Quoted fields may hold delimiters, quotes (doubled, or after `escape`) and line breaks. Empty lines are skipped. " +
 		"A malformed row (an unterminated quote, a stray quote without `lazy_quotes`, a wrong field count with `strict_columns`) is a malformed record with its line number and byte offset; decoding goes on with the next row " +
 		"(after an unterminated quote, with the line after the row's first line). " +
-		"The encoder writes a header row first unless `header: false` or appending; its columns are `columns`, or the sorted keys of the first record. Keys outside the columns are not written.",
+		"The encoder writes a header row first unless `header: false` or appending; its columns are `columns`, or the keys of the first record in natural order (col2 before col10). Keys outside the columns are not written.",
 	Fields: []adapters.Field{
 		{Name: "dialect", Type: adapters.TypeString, Default: "rfc4180", Enum: []string{"rfc4180", "excel", "tsv"},
 			Description: "Preset: `rfc4180` (comma, double quote, CRLF written), `excel` (comma, CRLF, UTF-8 BOM written and skipped on input; set `delimiter: \";\"` for European locales), `tsv` (tab, double quote, LF written). Other options override the preset.", Example: "excel"},
@@ -481,7 +483,7 @@ func (e *csvEncoder) Encode(rec adapters.Record) error {
 		for k := range rec {
 			cols = append(cols, k)
 		}
-		slices.Sort(cols)
+		slices.SortFunc(cols, naturalCompare)
 	}
 	b := e.buf[:0]
 	var err error
@@ -571,3 +573,38 @@ func (e *csvEncoder) appendField(b []byte, i int, s string) ([]byte, error) {
 
 func (e *csvEncoder) Flush() error { return e.out.flush() }
 func (e *csvEncoder) Close() error { return e.out.flush() }
+
+// naturalCompare orders strings with runs of digits compared as numbers,
+// so that col2 comes before col10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(da, db); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}

@@ -19,8 +19,9 @@ type input struct {
 	line int64 // 1-based line number of buf[r]
 	// For charsets other than UTF-8: the input read so far, to make the
 	// offset exact at the end even after a truncated character.
-	raw  *countReader
-	base int64
+	raw   *countReader
+	base  int64
+	clamp int64 // correction made at the end, undone by unread
 }
 
 const inputBufSize = 64 << 10
@@ -106,7 +107,8 @@ func (in *input) consume(n int, lines int64) {
 	in.line += lines
 	in.r += n
 	if in.raw != nil && in.r == in.w && in.err == io.EOF {
-		in.off = in.base + in.raw.n
+		end := in.base + in.raw.n
+		in.clamp, in.off = end-in.off, end
 	}
 }
 
@@ -164,7 +166,8 @@ func (in *input) unread(b []byte, lines int64) {
 	nb = append(nb, b...)
 	nb = append(nb, in.buf[in.r:in.w]...)
 	in.buf, in.r, in.w = nb[:cap(nb)], 0, len(nb)
-	in.off -= in.cs.rawLen(b)
+	in.off -= in.clamp + in.cs.rawLen(b)
+	in.clamp = 0
 	in.line -= lines
 }
 
