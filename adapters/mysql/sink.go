@@ -1,0 +1,727 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+
+	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform"
+)
+
+// Write modes.
+const (
+	modeInsert = "insert"
+	modeUpsert = "upsert"
+	modeUpdate = "update"
+	modeDelete = "delete"
+)
+
+// sinkOptions is the decoded configuration of a sink.
+type sinkOptions struct {
+	conn            *connOptions
+	table           tableName
+	mode            string
+	key             []string  // configured key; nil: the primary key
+	columns         []colExpr // sorted by name; nil: the record's fields
+	maxStatement    int       // bytes
+	deadlockRetries int
+	ignoreUnknown   bool // drop record fields the table lacks
+}
+
+// colExpr is one entry of the `columns` mapping.
+type colExpr struct {
+	name string
+	prog *transform.Program
+}
+
+// Sink writes records to a table, one transaction per Write. It implements
+// adapters.Sink and is safe for concurrent use.
+type Sink struct {
+	o       sinkOptions
+	res     adapters.Resources
+	log     *slog.Logger
+	runners sync.Pool
+
+	mu     sync.Mutex // guards the fields below
+	pool   *pool
+	schema *sinkSchema
+	closed bool
+}
+
+// sinkSchema is what Connect learnt about the table.
+type sinkSchema struct {
+	info         *tableInfo
+	key          []string // key columns as the table spells them
+	maxStatement int
+}
+
+var (
+	_ adapters.Sink          = (*Sink)(nil)
+	_ adapters.HealthChecker = (*Sink)(nil)
+)
+
+func newSink(conf *adapters.Config, res adapters.Resources) (adapters.Sink, error) {
+	co, err := newConnOptions(conf)
+	if err != nil {
+		return nil, err
+	}
+	o := sinkOptions{
+		conn:            co,
+		mode:            conf.String("mode"),
+		key:             conf.Strings("key"),
+		maxStatement:    int(conf.Size("max_statement_size")),
+		deadlockRetries: conf.Int("deadlock_retries"),
+		ignoreUnknown:   conf.String("unknown_fields") == "ignore",
+	}
+	if o.table, err = parseTableName(conf.String("table")); err != nil {
+		return nil, conf.Errorf("table", "%v", err)
+	}
+	if m := conf.StringMap("columns"); len(m) > 0 {
+		names := make([]string, 0, len(m))
+		for n := range m {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			prog, err := transform.Compile(m[n])
+			if err != nil {
+				return nil, conf.Errorf("columns", "%s: %v", n, err)
+			}
+			o.columns = append(o.columns, colExpr{name: n, prog: prog})
+		}
+	}
+	log := res.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{o: o, res: res, log: log}
+	s.runners.New = func() any { return &transform.Runner{} }
+	return s, nil
+}
+
+func checkSink(conf *adapters.Config) error {
+	var errs adapters.Errors
+	add := func(err error) { errs = append(errs, adapters.AsErrors(err, conf.Path(), 0)...) }
+	if err := checkConn(conf); err != nil {
+		add(err)
+	}
+	if _, err := parseTableName(conf.String("table")); err != nil {
+		add(conf.Errorf("table", "%v", err))
+	}
+	for n, src := range conf.StringMap("columns") {
+		if _, err := transform.Compile(src); err != nil {
+			add(conf.Errorf("columns", "%s: %v", n, err))
+		}
+	}
+	if conf.Has("columns") && conf.IsSet("unknown_fields") {
+		add(conf.Errorf("unknown_fields", "unknown_fields applies to records written without a columns mapping"))
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return errs
+	}
+	return nil
+}
+
+// Connect opens the pool and reads the table's columns and primary key.
+func (s *Sink) Connect(ctx context.Context) error {
+	s.mu.Lock()
+	p, closed := s.pool, s.closed
+	s.mu.Unlock()
+	if closed {
+		return adapters.ErrClosed
+	}
+	if p == nil {
+		np, err := s.o.conn.open(ctx, s.log)
+		if err != nil {
+			return fmt.Errorf("sink %q: %w", s.res.Name, err)
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			np.db.Close()
+			return adapters.ErrClosed
+		}
+		s.pool, p = np, np
+		s.mu.Unlock()
+	}
+	sc, err := s.loadSchema(ctx, p)
+	if err != nil {
+		return fmt.Errorf("sink %q: %w", s.res.Name, err)
+	}
+	s.mu.Lock()
+	s.schema = sc
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Sink) loadSchema(ctx context.Context, p *pool) (*sinkSchema, error) {
+	info, err := loadTable(ctx, p.db, s.o.table)
+	if err != nil {
+		var nt *errNoTable
+		if errors.As(err, &nt) {
+			return nil, adapters.UnavailableError(err)
+		}
+		return nil, classified(p.red.wrap(err))
+	}
+	sc := &sinkSchema{info: info, maxStatement: s.o.maxStatement}
+	var maxPacket int
+	if err := p.db.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+		return nil, classified(p.red.wrap(fmt.Errorf("read max_allowed_packet: %w", err)))
+	}
+	if limit := maxPacket - 64<<10; limit > 0 && limit < sc.maxStatement {
+		sc.maxStatement = limit
+	}
+	for _, c := range s.o.columns {
+		if _, ok := info.column(c.name); !ok {
+			return nil, adapters.PermanentError(fmt.Errorf("columns: %q is not a column of %s", c.name, s.o.table))
+		}
+	}
+	keys := s.o.key
+	if len(keys) == 0 {
+		keys = info.primary
+	}
+	for _, k := range keys {
+		col, ok := info.column(k)
+		if !ok {
+			return nil, adapters.PermanentError(fmt.Errorf("key: %q is not a column of %s", k, s.o.table))
+		}
+		sc.key = append(sc.key, col.name)
+	}
+	if len(sc.key) == 0 && (s.o.mode == modeUpdate || s.o.mode == modeDelete) {
+		return nil, adapters.PermanentError(fmt.Errorf("key: %s has no primary key; name the key columns for mode %s", s.o.table, s.o.mode))
+	}
+	return sc, nil
+}
+
+// row is one message ready to be written.
+type row struct {
+	idx   int    // index of the message in the batch
+	shape *shape // its columns
+	vals  []any  // one per shape column
+	size  int    // estimated bytes in a statement
+	done  bool   // committed
+}
+
+// shape is a list of columns shared by consecutive rows.
+type shape struct {
+	cols  []string
+	index map[string]int
+	isKey []bool
+}
+
+// Write writes msgs in one transaction. When the server rejects the data
+// of some rows (a duplicate key in insert mode, a value too long, a foreign
+// key, ...), the batch is bisected: every good row is committed and each bad
+// row is failed alone, permanently, with the server's error, in a
+// *adapters.BatchError. Deadlocks are retried at once, deadlock_retries
+// times. Other failures fail the rows not yet committed: transient (lost
+// connection, lock wait timeout, read-only server) or unavailable (refused
+// connection or login, missing table).
+func (s *Sink) Write(ctx context.Context, msgs []adapters.Message) error {
+	s.mu.Lock()
+	p, sc, closed := s.pool, s.schema, s.closed
+	s.mu.Unlock()
+	if closed {
+		return adapters.ErrClosed
+	}
+	if p == nil || sc == nil {
+		return adapters.ErrNotConnected
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	be := adapters.NewBatchError(0)
+	rows := s.rows(msgs, sc, be)
+	err := s.write(ctx, p, sc, rows, be)
+	if err != nil {
+		err = fmt.Errorf("sink %q: %s %s: %w", s.res.Name, s.o.mode, s.o.table, classified(p.red.wrap(err)))
+		if len(be.Failed) == 0 && !anyDone(rows) {
+			return err
+		}
+		for _, r := range rows {
+			if !r.done {
+				if _, failed := be.Failed[r.idx]; !failed {
+					be.Fail(r.idx, err)
+				}
+			}
+		}
+	}
+	return be.Err()
+}
+
+func anyDone(rows []*row) bool {
+	for _, r := range rows {
+		if r.done {
+			return true
+		}
+	}
+	return false
+}
+
+// rows converts messages to rows; a message that cannot be converted is
+// failed permanently in be.
+func (s *Sink) rows(msgs []adapters.Message, sc *sinkSchema, be *adapters.BatchError) []*row {
+	out := make([]*row, 0, len(msgs))
+	var cur *shape
+	var runner *transform.Runner
+	if s.o.columns != nil {
+		runner = s.runners.Get().(*transform.Runner)
+		defer s.runners.Put(runner)
+		cur = s.mappedShape(sc)
+	}
+	fail := func(i int, err error) {
+		be.Fail(i, adapters.PermanentError(fmt.Errorf("sink %q: message %s: %w", s.res.Name, msgs[i].ID, err)))
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		var r *row
+		var err error
+		if s.o.columns != nil {
+			r, err = s.mappedRow(runner, cur, m, sc)
+		} else {
+			r, cur, err = s.fieldRow(cur, m, sc)
+		}
+		if err == nil {
+			err = s.checkKey(r, sc)
+		}
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		r.idx = i
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *Sink) checkKey(r *row, sc *sinkSchema) error {
+	if s.o.mode != modeUpdate && s.o.mode != modeDelete {
+		return nil
+	}
+	for _, k := range sc.key {
+		i, ok := r.shape.index[strings.ToLower(k)]
+		if !ok {
+			return fmt.Errorf("no value for key column %q", k)
+		}
+		if r.vals[i] == nil {
+			return fmt.Errorf("key column %q is null", k)
+		}
+	}
+	return nil
+}
+
+func newShape(cols []string, sc *sinkSchema) *shape {
+	sh := &shape{cols: cols, index: make(map[string]int, len(cols)), isKey: make([]bool, len(cols))}
+	for i, c := range cols {
+		sh.index[strings.ToLower(c)] = i
+		for _, k := range sc.key {
+			if strings.EqualFold(k, c) {
+				sh.isKey[i] = true
+			}
+		}
+	}
+	return sh
+}
+
+func (s *Sink) mappedShape(sc *sinkSchema) *shape {
+	cols := make([]string, len(s.o.columns))
+	for i, c := range s.o.columns {
+		cols[i] = c.name
+	}
+	return newShape(cols, sc)
+}
+
+func (s *Sink) mappedRow(runner *transform.Runner, sh *shape, m *adapters.Message, sc *sinkSchema) (*row, error) {
+	r := &row{shape: sh, vals: make([]any, len(sh.cols))}
+	for i, c := range s.o.columns {
+		v, err := runner.Eval(c.prog, m.Record, m.Meta)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		col, _ := sc.info.column(c.name)
+		if r.vals[i], err = sqlArg(&col, v, s.o.conn.loc); err != nil {
+			return nil, fmt.Errorf("column %s: %w", c.name, err)
+		}
+		r.size += argSize(r.vals[i]) + 1
+	}
+	return r, nil
+}
+
+// fieldRow makes a row of the record's fields, reusing the shape of the
+// previous row when the record has the same fields.
+func (s *Sink) fieldRow(prev *shape, m *adapters.Message, sc *sinkSchema) (*row, *shape, error) {
+	if len(m.Record) == 0 {
+		return nil, prev, errors.New("empty record: nothing to write")
+	}
+	sh := prev
+	n := 0
+	same := prev != nil
+	for k := range m.Record {
+		if s.o.ignoreUnknown {
+			if _, ok := sc.info.column(k); !ok {
+				continue
+			}
+		}
+		n++
+		if same {
+			if _, ok := prev.index[strings.ToLower(k)]; !ok {
+				same = false
+			}
+		}
+	}
+	if n == 0 {
+		return nil, prev, errors.New("no field of the record is a column of the table")
+	}
+	if !same || n != len(prev.cols) {
+		cols := make([]string, 0, n)
+		for k := range m.Record {
+			if s.o.ignoreUnknown {
+				if _, ok := sc.info.column(k); !ok {
+					continue
+				}
+			}
+			cols = append(cols, k)
+		}
+		slices.Sort(cols)
+		for i := 1; i < len(cols); i++ {
+			if strings.EqualFold(cols[i-1], cols[i]) {
+				return nil, prev, fmt.Errorf("fields %q and %q name the same column", cols[i-1], cols[i])
+			}
+		}
+		sh = newShape(cols, sc)
+	}
+	r := &row{shape: sh, vals: make([]any, len(sh.cols))}
+	for i, c := range sh.cols {
+		col, _ := sc.info.column(c)
+		v, err := sqlArg(&col, m.Record[c], s.o.conn.loc)
+		if err != nil {
+			return nil, sh, fmt.Errorf("field %s: %w", c, err)
+		}
+		r.vals[i] = v
+		r.size += argSize(v) + 1
+	}
+	return r, sh, nil
+}
+
+// write writes rows in one transaction, bisecting on row-level errors.
+// Rows committed are marked done; rows the server rejected are failed in
+// be. A returned error (transient or unavailable) concerns the rows that
+// are neither.
+func (s *Sink) write(ctx context.Context, p *pool, sc *sinkSchema, rows []*row, be *adapters.BatchError) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.tx(ctx, p, sc, rows)
+	if err == nil {
+		for _, r := range rows {
+			r.done = true
+		}
+		return nil
+	}
+	switch classify(err) {
+	case classRow:
+		if len(rows) > 1 {
+			mid := len(rows) / 2
+			if err := s.write(ctx, p, sc, rows[:mid], be); err != nil {
+				return err
+			}
+			return s.write(ctx, p, sc, rows[mid:], be)
+		}
+		fallthrough
+	case classStatement:
+		perr := adapters.PermanentError(fmt.Errorf("sink %q: %s %s: %w", s.res.Name, s.o.mode, s.o.table, p.red.wrap(err)))
+		for _, r := range rows {
+			be.Fail(r.idx, perr)
+		}
+		return nil
+	}
+	return err
+}
+
+// tx runs the statements for rows in one transaction, retrying deadlocks.
+func (s *Sink) tx(ctx context.Context, p *pool, sc *sinkSchema, rows []*row) error {
+	stmts := s.statements(sc, rows)
+	for attempt := 0; ; attempt++ {
+		err := s.runTx(ctx, p, stmts)
+		var me *mysqldrv.MySQLError
+		if err == nil || attempt >= s.o.deadlockRetries || !errors.As(err, &me) || me.Number != 1213 {
+			return err
+		}
+		s.log.Debug("deadlock; retrying the transaction", "attempt", attempt+1)
+		d := time.Duration(attempt+1)*10*time.Millisecond + rand.N(10*time.Millisecond)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+type statement struct {
+	sql  string
+	args []any
+}
+
+func (s *Sink) runTx(ctx context.Context, p *pool, stmts []statement) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, st := range stmts {
+		if _, err := tx.ExecContext(ctx, st.sql, st.args...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// statements builds the statements writing rows, in order: one per run of
+// rows with the same columns, split to stay under max_statement_size (and,
+// in update mode, where a key repeats, so that the later row wins).
+func (s *Sink) statements(sc *sinkSchema, rows []*row) []statement {
+	var out []statement
+	start := 0
+	size := 0
+	var keys map[string]bool
+	if s.o.mode == modeUpdate {
+		keys = map[string]bool{}
+	}
+	flush := func(end int) {
+		if end > start {
+			out = append(out, s.statement(sc, rows[start:end]))
+		}
+		start, size = end, 0
+		if keys != nil {
+			clear(keys)
+		}
+	}
+	for i, r := range rows {
+		if i > start && (r.shape != rows[start].shape || size+r.size > sc.maxStatement) {
+			flush(i)
+		}
+		if keys != nil {
+			k := keyText(r, sc)
+			if keys[k] {
+				flush(i)
+			}
+			keys[k] = true
+		}
+		size += r.size
+	}
+	flush(len(rows))
+	return out
+}
+
+func keyText(r *row, sc *sinkSchema) string {
+	var b strings.Builder
+	for _, k := range sc.key {
+		fmt.Fprintf(&b, "%v\x00", r.vals[r.shape.index[strings.ToLower(k)]])
+	}
+	return b.String()
+}
+
+// statement builds one statement for rows of one shape.
+func (s *Sink) statement(sc *sinkSchema, rows []*row) statement {
+	sh := rows[0].shape
+	var b strings.Builder
+	b.Grow(64 + len(rows)*(2*len(sh.cols)+3))
+	var args []any
+	switch s.o.mode {
+	case modeDelete:
+		keyIdx := make([]int, len(sc.key))
+		for i, k := range sc.key {
+			keyIdx[i] = sh.index[strings.ToLower(k)]
+		}
+		args = make([]any, 0, len(rows)*len(keyIdx))
+		b.WriteString("DELETE FROM ")
+		b.WriteString(s.o.table.quoted())
+		b.WriteString(" WHERE ")
+		tuple := len(keyIdx) > 1
+		if tuple {
+			b.WriteByte('(')
+		}
+		for i, k := range sc.key {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(quoteIdent(k))
+		}
+		if tuple {
+			b.WriteByte(')')
+		}
+		b.WriteString(" IN (")
+		for j, r := range rows {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if tuple {
+				b.WriteByte('(')
+			}
+			for i, ki := range keyIdx {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('?')
+				args = append(args, r.vals[ki])
+			}
+			if tuple {
+				b.WriteByte(')')
+			}
+		}
+		b.WriteByte(')')
+	case modeUpdate:
+		// UPDATE t JOIN (SELECT ? AS k, ? AS c UNION ALL SELECT ?, ?) v
+		// ON t.k = v.k SET t.c = v.c: one statement for many rows; the
+		// join is an eq_ref on the key.
+		args = make([]any, 0, len(rows)*len(sh.cols))
+		b.WriteString("UPDATE ")
+		b.WriteString(s.o.table.quoted())
+		b.WriteString(" AS `__t` JOIN (")
+		for j, r := range rows {
+			if j > 0 {
+				b.WriteString(" UNION ALL ")
+			}
+			b.WriteString("SELECT ")
+			for i, c := range sh.cols {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('?')
+				if j == 0 {
+					b.WriteString(" AS ")
+					b.WriteString(quoteIdent(c))
+				}
+				args = append(args, r.vals[i])
+			}
+		}
+		b.WriteString(") AS `__v` ON ")
+		for i, k := range sc.key {
+			if i > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString("`__t`.")
+			b.WriteString(quoteIdent(k))
+			b.WriteString(" = `__v`.")
+			b.WriteString(quoteIdent(sh.cols[sh.index[strings.ToLower(k)]]))
+		}
+		b.WriteString(" SET ")
+		n := 0
+		for i, c := range sh.cols {
+			if sh.isKey[i] {
+				continue
+			}
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			n++
+			b.WriteString("`__t`.")
+			b.WriteString(quoteIdent(c))
+			b.WriteString(" = `__v`.")
+			b.WriteString(quoteIdent(c))
+		}
+		if n == 0 {
+			// Only key columns: nothing to change; keep the statement valid.
+			b.WriteString("`__t`.")
+			b.WriteString(quoteIdent(sc.key[0]))
+			b.WriteString(" = `__t`.")
+			b.WriteString(quoteIdent(sc.key[0]))
+		}
+	default:
+		args = make([]any, 0, len(rows)*len(sh.cols))
+		b.WriteString("INSERT INTO ")
+		b.WriteString(s.o.table.quoted())
+		b.WriteString(" (")
+		for i, c := range sh.cols {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(quoteIdent(c))
+		}
+		b.WriteString(") VALUES ")
+		for j, r := range rows {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for i := range sh.cols {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteByte('?')
+			}
+			b.WriteByte(')')
+			args = append(args, r.vals...)
+		}
+		if s.o.mode == modeUpsert {
+			b.WriteString(" ON DUPLICATE KEY UPDATE ")
+			n := 0
+			for i, c := range sh.cols {
+				if sh.isKey[i] {
+					continue
+				}
+				if n > 0 {
+					b.WriteByte(',')
+				}
+				n++
+				q := quoteIdent(c)
+				b.WriteString(q)
+				b.WriteString(" = VALUES(")
+				b.WriteString(q)
+				b.WriteByte(')')
+			}
+			if n == 0 {
+				q := quoteIdent(sh.cols[0])
+				b.WriteString(q)
+				b.WriteString(" = ")
+				b.WriteString(q)
+			}
+		}
+	}
+	return statement{sql: b.String(), args: args}
+}
+
+// Health pings the server.
+func (s *Sink) Health(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.pool
+	s.mu.Unlock()
+	if p == nil {
+		return adapters.ErrNotConnected
+	}
+	if err := p.db.PingContext(ctx); err != nil {
+		return classified(p.red.wrap(err))
+	}
+	return nil
+}
+
+// Close closes the pool. Writes in progress finish first (database/sql
+// waits for connections in use). It is idempotent.
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	p := s.pool
+	already := s.closed
+	s.closed, s.pool = true, nil
+	s.mu.Unlock()
+	if already || p == nil {
+		return nil
+	}
+	if err := p.db.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return err
+	}
+	return nil
+}
