@@ -84,10 +84,15 @@ func TestRoundTrip(t *testing.T) {
 			var out bytes.Buffer
 			enc := gc.codec.NewEncoder(&out, adapters.EncoderOptions{})
 			var want []codectest.Item
+			var wantBytes []byte // the input bytes of the good records
+			var start int64
 			for _, it := range first {
 				if it.Err != nil {
+					start = it.Offset
 					continue
 				}
+				wantBytes = append(wantBytes, gc.input[start:it.Offset]...)
+				start = it.Offset
 				if err := enc.Encode(it.Record); err != nil {
 					t.Fatalf("encode %v: %v", it.Record, err)
 				}
@@ -95,6 +100,11 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if err := enc.Close(); err != nil {
 				t.Fatal(err)
+			}
+			// Binary formats come back byte for byte (text lines may have
+			// been short or ended with CRLF).
+			if gc.codec.(*codec).format != fmtText && !bytes.Equal(out.Bytes(), wantBytes) {
+				t.Errorf("encoded bytes differ from the input\n got % X\nwant % X", out.Bytes(), wantBytes)
 			}
 			second := decodeAll(gc.codec, out.Bytes())
 			for i := range second {

@@ -309,12 +309,12 @@ func blank(b []byte, space byte) bool {
 // a decimal that keeps the item's scale. When big is set, v is unused.
 func (r *reader) number(ch *node, neg bool, v int64, bigDigits bool) any {
 	if bigDigits {
-		if neg {
+		if neg && ch.signed {
 			r.big.Neg(&r.big)
 		}
 		return decimal.NewFromBigInt(&r.big, int32(-ch.scale))
 	}
-	if neg {
+	if neg && ch.signed { // an unsigned item holds the absolute value
 		v = -v
 	}
 	if ch.asDecimal {
@@ -544,8 +544,10 @@ func (r *reader) edited(ch *node, b []byte) (any, error) {
 			case c >= '0' && c <= '9':
 				d = int(c - '0')
 			case c == ' ' || c == '*':
-			case p.kind == editFloat && (c == '+' || c == '-' || c == '$'):
+			case p.kind == editFloat && c == rune(p.ch):
 				neg = neg || c == '-'
+			case p.kind == editFloat && p.ch == '+' && c == '-':
+				neg = true
 			default:
 				return nil, fmt.Errorf("invalid character %q in edited number", c)
 			}
@@ -556,7 +558,7 @@ func (r *reader) edited(ch *node, b []byte) (any, error) {
 				v = v*10 + int64(d)
 			}
 		case editFloatFirst, editSign:
-			if c == '-' {
+			if c == '-' && p.ch != '$' {
 				neg = true
 			}
 		case editCredit:

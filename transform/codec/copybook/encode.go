@@ -260,6 +260,9 @@ func (w *writer) unscaled(ch *node, d decimal.Decimal) (bool, []byte, error) {
 	bi.Abs(bi)
 	w.digits = bi.Append(w.digits[:0], 10)
 	if len(w.digits) > ch.digits {
+		if ch.kind == kBinary && ch.comp5 {
+			return neg, w.digits, nil // COMP-5 holds its full binary range
+		}
 		return false, nil, fmt.Errorf("%s does not fit %d digits", d.String(), ch.digits)
 	}
 	if pad := ch.digits - len(w.digits); pad > 0 {

@@ -371,13 +371,14 @@ func matches(it *item, ref []string) bool {
 
 // selectRoot picks the record named name, or the only one.
 func selectRoot(file string, roots []*item, name string) (*item, error) {
+
 	if name != "" {
 		var names []string
 		for _, r := range roots {
 			if strings.EqualFold(r.name, name) {
 				return r, nil
 			}
-			names = append(names, r.name)
+			names = append(names, r.describe())
 		}
 		return nil, fmt.Errorf("copybook %s has no record %q (records: %s)", file, name, strings.Join(names, ", "))
 	}
@@ -386,7 +387,7 @@ func selectRoot(file string, roots []*item, name string) (*item, error) {
 	}
 	var names []string
 	for _, r := range roots {
-		names = append(names, r.name)
+		names = append(names, r.describe())
 	}
 	return nil, fmt.Errorf("copybook %s defines several records (%s): set record to choose one", file, strings.Join(names, ", "))
 }

@@ -58,6 +58,9 @@ type item struct {
 func (it *item) filler() bool { return it.name == "" }
 
 func (it *item) describe() string {
+	if it.level == 0 {
+		return fmt.Sprintf("the items before the first 01 level (line %d)", it.line)
+	}
 	if it.filler() {
 		return fmt.Sprintf("FILLER at line %d", it.line)
 	}
@@ -506,6 +509,9 @@ func (p *parser) tree(entries []*item) ([]*item, error) {
 			seen = map[string]bool{strings.ToUpper(it.name): true}
 			continue
 		}
+		if len(stack) > 0 && stack[0].level == 77 {
+			return nil, p.errorf(it.line, "level 77 items cannot have subordinate items")
+		}
 		for len(stack) > 0 && stack[len(stack)-1].level >= it.level {
 			stack = stack[:len(stack)-1]
 		}
@@ -517,9 +523,6 @@ func (p *parser) tree(entries []*item) ([]*item, error) {
 			stack = []*item{implicit}
 		}
 		parent := stack[len(stack)-1]
-		if parent.level == 77 {
-			return nil, p.errorf(it.line, "level 77 items cannot have subordinate items")
-		}
 		if parent.pic != nil {
 			return nil, p.errorf(it.line, "%s has a PICTURE, so it cannot have subordinate items like %s", parent.describe(), it.describe())
 		}
