@@ -185,6 +185,9 @@ func (w *writer) one(ch *node, v any, pos int) (int, error) {
 		return w.group(ch, sub, pos)
 	}
 	dst := w.slot(pos, ch.size)
+	if v == nil && ch.counterSlot >= 0 {
+		v = int64(0) // a counter must read back as a number
+	}
 	if err := w.value(ch, v, dst); err != nil {
 		return 0, &fieldError{off: pos, err: err}
 	}
