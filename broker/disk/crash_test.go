@@ -78,6 +78,7 @@ func runIncarnation(t *testing.T, m *vfs.Mem, r *rand.Rand, model *crashModel) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Add(2)
+	produced := make(chan struct{})
 	batches := make([][]adapters.Message, 0, 64)
 	for len(batches) < cap(batches) {
 		n := 1 + r.IntN(4)
@@ -94,6 +95,7 @@ func runIncarnation(t *testing.T, m *vfs.Mem, r *rand.Rand, model *crashModel) {
 	}
 	go func() {
 		defer wg.Done()
+		defer close(produced)
 		for _, batch := range batches {
 			if err := q.Enqueue(ctx, batch); err != nil {
 				return
@@ -108,11 +110,11 @@ func runIncarnation(t *testing.T, m *vfs.Mem, r *rand.Rand, model *crashModel) {
 	go func() {
 		defer wg.Done()
 		for m.Crashed() == crashes {
-			rctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 			ds, err := c.Receive(rctx, 1+r.IntN(8))
 			cancel()
 			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
+				if errors.Is(err, context.DeadlineExceeded) && !isClosed(produced) {
 					continue
 				}
 				return
@@ -149,8 +151,8 @@ func runIncarnation(t *testing.T, m *vfs.Mem, r *rand.Rand, model *crashModel) {
 // enqueue is there, no record is corrupt, and no acked message comes back.
 func TestCrashConsistency(t *testing.T) {
 	iterations := 1500
-	if testing.Short() {
-		iterations = 300
+	if testing.Short() || raceEnabled {
+		iterations = 200
 	}
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {

@@ -105,6 +105,7 @@ func newGroup(q *queue, name string, gs *groupState) *group {
 	g.rpos = q.log.posOfSeq(g.floor)
 	g.floorSeq.Store(g.floor)
 	g.floorPos.Store(g.rpos)
+	g.advanceLocked()
 	return g
 }
 
@@ -138,6 +139,13 @@ func (g *group) advanceLocked() {
 	}
 	if g.head == len(g.win) {
 		g.win, g.head = g.win[:0], 0
+		// acked before a restart and not read since: the cursor moves
+		// past them now, the reader skips them
+		for len(g.recAcked) > 0 && g.recAcked[0].lo <= g.floor {
+			g.floor = max(g.floor, g.recAcked[0].hi)
+			g.recAcked = g.recAcked[1:]
+			moved = true
+		}
 	} else if g.head > 1024 && g.head > len(g.win)/2 {
 		n := copy(g.win, g.win[g.head:])
 		g.win, g.head = g.win[:n], 0
@@ -653,6 +661,12 @@ func (g *group) stats() broker.GroupStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	pending := int64(end) - int64(g.floor) - int64(g.nAckedIn)
+	next := g.next()
+	for _, r := range g.recAcked { // acked before a restart, not read since
+		if lo, hi := max(r.lo, next), min(r.hi, end); hi > lo {
+			pending -= int64(hi - lo)
+		}
+	}
 	return broker.GroupStats{Name: g.name, Pending: max(pending, 0), InFlight: int64(g.inflight),
 		Acked: g.nAcked.Load(), Retried: g.nRetried.Load()}
 }
