@@ -36,7 +36,7 @@ func sqlArg(col *column, v any, loc *time.Location) (any, error) {
 		}
 		return x, nil
 	case decimal.Decimal:
-		return x.String(), nil
+		return decimalText(x), nil
 	case time.Time:
 		switch col.dataType {
 		case "timestamp":
@@ -72,6 +72,15 @@ func sqlArg(col *column, v any, loc *time.Location) (any, error) {
 		return int64(x), nil
 	}
 	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+// decimalText is the exact text of d with its scale: 1.10 stays 1.10
+// (decimal.Decimal.String would print 1.1).
+func decimalText(d decimal.Decimal) string {
+	if e := d.Exponent(); e < 0 {
+		return d.StringFixed(-e)
+	}
+	return d.String()
 }
 
 // argSize estimates the bytes an argument takes in an interpolated
@@ -113,7 +122,7 @@ func appendJSONDepth(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return strconv.AppendFloat(b, x, 'g', -1, 64), nil
 	case decimal.Decimal:
-		return append(b, x.String()...), nil
+		return append(b, decimalText(x)...), nil
 	case string:
 		return appendJSONString(b, x), nil
 	case []byte:

@@ -22,19 +22,19 @@ import (
 type colKind uint8
 
 const (
-	kString   colKind = iota // CHAR, VARCHAR, TEXT, ENUM, TIME → string
-	kInt                     // signed and unsigned integers up to INT, YEAR → int64
-	kUint64                  // UNSIGNED BIGINT → int64, or uint64 beyond
-	kFloat                   // FLOAT, DOUBLE → float64
-	kDecimal                 // DECIMAL → decimal.Decimal
-	kDateTime                // DATETIME → time.Time in time_zone
-	kTimestamp               // TIMESTAMP → time.Time in UTC
-	kDate                    // DATE → time.Time, midnight in time_zone
-	kBytes                   // BINARY, VARBINARY, BLOB, GEOMETRY → []byte
-	kBit                     // BIT → int64, or uint64 beyond
-	kSet                     // SET → []any of strings
-	kJSON                    // JSON (and MariaDB's LONGTEXT CHECK (json_valid)) → decoded
-	kNull                    // the NULL type
+	kString    colKind = iota // CHAR, VARCHAR, TEXT, ENUM, TIME → string
+	kInt                      // signed and unsigned integers up to INT, YEAR → int64
+	kUint64                   // UNSIGNED BIGINT → int64, or uint64 beyond
+	kFloat                    // FLOAT, DOUBLE → float64
+	kDecimal                  // DECIMAL → decimal.Decimal
+	kDateTime                 // DATETIME → time.Time in time_zone
+	kTimestamp                // TIMESTAMP → time.Time in UTC
+	kDate                     // DATE → time.Time, midnight in time_zone
+	kBytes                    // BINARY, VARBINARY, BLOB, GEOMETRY → []byte
+	kBit                      // BIT → int64, or uint64 beyond
+	kSet                      // SET → []any of strings
+	kJSON                     // JSON (and MariaDB's LONGTEXT CHECK (json_valid)) → decoded
+	kNull                     // the NULL type
 )
 
 // kindOfColumn maps the driver's type name (sql.ColumnType.DatabaseTypeName)
