@@ -94,12 +94,27 @@ func init() {
 			if strings.TrimSpace(s) == "" {
 				return nil, nil
 			}
-			d, err := decimal.NewFromString(strings.TrimSpace(s))
-			if err != nil {
-				return nil, fmt.Errorf("%q is not a decimal number", s)
-			}
-			return d, nil
+			return parseDecimal(strings.TrimSpace(s))
 		}})
+}
+
+// maxDecimalDigits bounds the digits and the exponent of a parsed decimal:
+// "1e-999999999" is a valid number whose exact sum with 1 would need a
+// billion digits.
+const maxDecimalDigits = 1000
+
+func parseDecimal(s string) (decimal.Decimal, error) {
+	if len(s) > maxDecimalDigits+10 {
+		return decimal.Decimal{}, fmt.Errorf("%q... is not a decimal number (longer than %d digits)", s[:20], maxDecimalDigits)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return d, fmt.Errorf("%q is not a decimal number", s)
+	}
+	if e := d.Exponent(); e > maxDecimalDigits || e < -maxDecimalDigits {
+		return decimal.Decimal{}, fmt.Errorf("%q is out of the decimal range (exponent beyond ±%d)", s, maxDecimalDigits)
+	}
+	return d, nil
 }
 
 // decimalText formats d in plain notation with its exact scale: 12.30 stays
@@ -136,9 +151,9 @@ func decimalOf(i int, name string, v any, parse bool) (d decimal.Decimal, ok boo
 		if s == "" {
 			return d, false, nil
 		}
-		d, err := decimal.NewFromString(s)
+		d, err := parseDecimal(s)
 		if err != nil {
-			return d, false, fmt.Errorf("argument %d (%s): %q is not a decimal number", i+1, name, x)
+			return d, false, fmt.Errorf("argument %d (%s): %w", i+1, name, err)
 		}
 		return d, true, nil
 	case []byte:
@@ -377,5 +392,17 @@ func powDecimal(a, b decimal.Decimal) (decimal.Decimal, error) {
 	if b.Abs().GreaterThan(decimal.NewFromInt(maxPowExponent)) {
 		return decimal.Decimal{}, fmt.Errorf("exponent %s is too large (at most %d)", b, maxPowExponent)
 	}
+	// The exact power has about digits(a) × |b| digits.
+	size := int64(a.NumDigits()+int(abs32(a.Exponent()))) * b.Abs().Ceil().IntPart()
+	if size > maxPowExponent {
+		return decimal.Decimal{}, fmt.Errorf("%s ** %s is too large to compute exactly", decimalText(a), decimalText(b))
+	}
 	return a.PowWithPrecision(b, divisionPlaces)
+}
+
+func abs32(n int32) int32 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

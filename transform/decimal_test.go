@@ -11,7 +11,9 @@ import (
 )
 
 func TestDecimalConstruction(t *testing.T) {
-	runCases(t, testRecord(), nil, []fcase{
+	rec := testRecord()
+	rec["huge"] = "1e5000"
+	runCases(t, rec, nil, []fcase{
 		{src: `decimal("12.10")`, want: dec("12.10")},
 		{src: `decimal(" -0.50 ")`, want: dec("-0.50")},
 		{src: `decimal("1e3")`, want: dec("1000")},
@@ -30,6 +32,9 @@ func TestDecimalConstruction(t *testing.T) {
 		{src: `decimal(record.b)`, err: "decimal: argument 1 (x) must be a number or a string, got bool"},
 		{src: `decimal(float("NaN"))`, err: "NaN and infinities have no decimal value"},
 		{src: `decimal()`, err: "decimal: want 1 argument, got 0"},
+		{src: `decimal("1e-5000")`, err: `decimal: argument 1: "1e-5000" is out of the decimal range`},
+		{src: `decimal(record.huge)`, err: `"1e5000" is out of the decimal range`},
+		{src: `decimal("1e1000") ** 100`, err: "is too large to compute exactly"},
 	})
 }
 

@@ -53,8 +53,8 @@ type LookupOptions struct {
 	// file system may not deliver). Zero means 5s; negative disables polling.
 	Poll time.Duration
 	// OnReload, when set, is called after every reload attempt of a table,
-	// with the error that kept the previous version, or nil. It is called
-	// from the watcher goroutine, one call at a time.
+	// with the error that kept the previous version, or nil: from the
+	// watcher goroutine, or from the goroutine calling Reload.
 	OnReload func(table string, err error)
 }
 
