@@ -4,6 +4,7 @@
 package all
 
 import (
+	_ "github.com/sluicehq/sluice/adapters/exec" // exec source and sink: programs in any language
 	_ "github.com/sluicehq/sluice/adapters/file"
 	_ "github.com/sluicehq/sluice/adapters/generate"
 	_ "github.com/sluicehq/sluice/adapters/mysql"

@@ -37,7 +37,7 @@ func commonFields() []adapters.Field {
 }
 
 var sourceSpec = &adapters.Spec{
-	Summary: "Run a program in any language that emits messages over a JSON-lines protocol",
+	Summary: "Run a program in any language that emits messages over a JSON-lines protocol.",
 	Description: `The exec source starts ` + "`command`" + ` as a child process and reads messages
 it writes to stdout, one JSON object per line; see docs/exec-protocol.md. Once
 the engine has durably enqueued a message, the program receives an ` + "`ack`" + `
@@ -65,7 +65,7 @@ restart_backoff: {initial: 1s, max: 30s}`,
 }
 
 var sinkSpec = &adapters.Spec{
-	Summary: "Hand messages to a program in any language over a JSON-lines protocol",
+	Summary: "Hand messages to a program in any language over a JSON-lines protocol.",
 	Description: `The exec sink starts ` + "`command`" + ` as a child process and writes each
 message to its stdin, one JSON object per line, followed by a ` + "`flush`" + ` frame at
 the end of each batch; see docs/exec-protocol.md. The program answers every
