@@ -389,6 +389,15 @@ func (r *reader) zoned(ch *node, b []byte) (any, error) {
 
 var bigTen = big.NewInt(10)
 
+// pow10[n] is 10^n, for the digit limits of binary items (n <= 18).
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
 // overpunch decodes a digit that carries the sign.
 func (r *reader) overpunch(c byte) (digit int, neg, ok bool) {
 	if r.o.ebcdic {
@@ -486,7 +495,13 @@ func (r *reader) binary(ch *node, b []byte) (any, error) {
 	bits := uint(len(b) * 8)
 	if ch.signed {
 		v := int64(u<<(64-bits)) >> (64 - bits) // sign-extend
+		if !ch.comp5 && (v >= pow10[ch.digits] || v <= -pow10[ch.digits]) {
+			return nil, fmt.Errorf("binary value %d has more digits than the picture's %d (use COMP-5 for the full binary range)", v, ch.digits)
+		}
 		return r.number(ch, false, v, false), nil
+	}
+	if !ch.comp5 && u >= uint64(pow10[ch.digits]) {
+		return nil, fmt.Errorf("binary value %d has more digits than the picture's %d (use COMP-5 for the full binary range)", u, ch.digits)
 	}
 	if u <= math.MaxInt64 {
 		return r.number(ch, false, int64(u), false), nil
