@@ -22,8 +22,8 @@ import (
 const divisionPlaces = 16
 
 func init() {
-	register(
-		libFunc{name: "decimal", params: []param{{"x", kAny}}, out: decimalType,
+	registerLib(
+		libFunc{name: "decimal", params: []libParam{{"x", kAny}}, out: decimalType,
 			doc: "decimal(x) → decimal: exact decimal from a string (\"12.10\", \"-1e3\"), integer, float (its shortest text, so 0.1 is 0.1) or decimal; nil or a blank string gives nil",
 			fn: func(a []any) (any, error) {
 				d, ok, err := decimalOf(0, "x", a[0], true)
@@ -32,22 +32,22 @@ func init() {
 				}
 				return d, nil
 			}},
-		libFunc{name: "round", params: []param{{"x", kNum}, {"places", kInt}}, opt: 1,
+		libFunc{name: "round", params: []libParam{{"x", kNum}, {"places", kInt}}, opt: 1,
 			doc: "round(x[, places]) → same type: round half away from zero to places fractional digits (default 0); a decimal keeps exactly places digits (round(decimal(\"2.5\")) is 3, round(decimal(\"1.2\"), 2) is 1.20); round(float) is the builtin; nil gives nil",
 			fn:  func(a []any) (any, error) { return roundWith(a, "round", decimal.Decimal.Round) }},
-		libFunc{name: "round_half_even", params: []param{{"x", kNum}, {"places", kInt}}, opt: 1,
+		libFunc{name: "round_half_even", params: []libParam{{"x", kNum}, {"places", kInt}}, opt: 1,
 			doc: "round_half_even(x[, places]) → same type: banker's rounding (half to even) to places fractional digits (default 0): round_half_even(decimal(\"2.345\"), 2) is 2.34; nil gives nil",
 			fn:  func(a []any) (any, error) { return roundWith(a, "", decimal.Decimal.RoundBank) }},
-		libFunc{name: "floor", params: []param{{"x", kNum}},
+		libFunc{name: "floor", params: []libParam{{"x", kNum}},
 			doc: "floor(x) → decimal or float: largest integer ≤ x; a decimal stays a decimal (scale 0), other numbers as the builtin (a float); nil gives nil",
 			fn:  func(a []any) (any, error) { return unaryNum(a[0], "floor", decimal.Decimal.Floor) }},
-		libFunc{name: "ceil", params: []param{{"x", kNum}},
+		libFunc{name: "ceil", params: []libParam{{"x", kNum}},
 			doc: "ceil(x) → decimal or float: smallest integer ≥ x; a decimal stays a decimal (scale 0), other numbers as the builtin (a float); nil gives nil",
 			fn:  func(a []any) (any, error) { return unaryNum(a[0], "ceil", decimal.Decimal.Ceil) }},
-		libFunc{name: "abs", params: []param{{"x", kNum}},
+		libFunc{name: "abs", params: []libParam{{"x", kNum}},
 			doc: "abs(x) → same type: absolute value of an integer, float or decimal (a decimal keeps its scale); nil gives nil",
 			fn:  func(a []any) (any, error) { return unaryNum(a[0], "abs", decimal.Decimal.Abs) }},
-		libFunc{name: "scale", params: []param{{"x", kNum}},
+		libFunc{name: "scale", params: []libParam{{"x", kNum}},
 			doc: "scale(x) → int: digits after the decimal point (scale(decimal(\"12.30\")) is 2; an integer is 0; a float counts its shortest text); nil gives nil",
 			fn: func(a []any) (any, error) {
 				d, ok, err := decimalOf(0, "x", a[0], false)
@@ -56,7 +56,7 @@ func init() {
 				}
 				return int64(scaleOf(d)), nil
 			}},
-		libFunc{name: "rescale", params: []param{{"x", kNum}, {"places", kInt}},
+		libFunc{name: "rescale", params: []libParam{{"x", kNum}, {"places", kInt}},
 			doc: "rescale(x, places) → decimal: x as a decimal with exactly places fractional digits, rounding half away from zero or padding with zeros (rescale(5, 2) is 5.00); nil gives nil",
 			fn: func(a []any) (any, error) {
 				d, ok, err := decimalOf(0, "x", a[0], false)
@@ -69,7 +69,7 @@ func init() {
 				}
 				return d.Round(p), nil
 			}},
-		libFunc{name: "decimal_string", params: []param{{"x", kNum}, {"places", kInt}}, opt: 1,
+		libFunc{name: "decimal_string", params: []libParam{{"x", kNum}, {"places", kInt}}, opt: 1,
 			doc: "decimal_string(x[, places]) → string: x in plain notation, with exactly places fractional digits (rounded half away from zero) when given, else with its own scale: decimal_string(decimal(\"1e3\")) is \"1000\", decimal_string(2.5, 2) is \"2.50\"; nil gives nil",
 			fn: func(a []any) (any, error) {
 				d, ok, err := decimalOf(0, "x", a[0], false)

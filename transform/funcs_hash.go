@@ -14,8 +14,8 @@ import (
 // numbers and decimals as the text to_string gives them.
 
 func init() {
-	register(
-		libFunc{name: "sha256", params: []param{{"s", kStr}},
+	registerLib(
+		libFunc{name: "sha256", params: []libParam{{"s", kStr}},
 			doc: "sha256(s) → string: SHA-256 of s as 64 lowercase hex digits; nil gives nil",
 			fn: func(a []any) (any, error) {
 				b, ok, err := bytesOfArg(0, "s", a[0])
@@ -25,7 +25,7 @@ func init() {
 				sum := sha256.Sum256(b)
 				return hex.EncodeToString(sum[:]), nil
 			}},
-		libFunc{name: "crc32", params: []param{{"s", kStr}},
+		libFunc{name: "crc32", params: []libParam{{"s", kStr}},
 			doc: "crc32(s) → int: CRC-32 (IEEE, as zip and gzip use) of s as a non-negative integer; nil gives nil",
 			fn: func(a []any) (any, error) {
 				b, ok, err := bytesOfArg(0, "s", a[0])
@@ -34,7 +34,7 @@ func init() {
 				}
 				return int64(crc32.ChecksumIEEE(b)), nil
 			}},
-		libFunc{name: "crc32_hex", params: []param{{"s", kStr}},
+		libFunc{name: "crc32_hex", params: []libParam{{"s", kStr}},
 			doc: "crc32_hex(s) → string: CRC-32 (IEEE) of s as 8 lowercase hex digits; nil gives nil",
 			fn: func(a []any) (any, error) {
 				b, ok, err := bytesOfArg(0, "s", a[0])
@@ -52,7 +52,7 @@ func init() {
 				}
 				return u.String(), nil
 			}},
-		libFunc{name: "uuid_v5", params: []param{{"namespace", kStr}, {"name", kStr}},
+		libFunc{name: "uuid_v5", params: []libParam{{"namespace", kStr}, {"name", kStr}},
 			doc: "uuid_v5(namespace, name) → string: the name-based (SHA-1, version 5) UUID of name in namespace, a UUID or one of dns, url, oid, x500; the same inputs always give the same UUID; nil name gives nil",
 			fn:  uuidV5},
 	)

@@ -16,8 +16,8 @@ import (
 // Record access, conversions and the environment.
 
 func init() {
-	register(
-		libFunc{name: "env", params: []param{{"name", kStr}, {"default", kAny}}, opt: 1,
+	registerLib(
+		libFunc{name: "env", params: []libParam{{"name", kStr}, {"default", kAny}}, opt: 1,
 			doc: "env(name[, default]) → string: the agent's environment variable name, or default (nil when none is given) when it is not set",
 			fn: func(a []any) (any, error) {
 				name, ok, err := textOf(0, "name", a[0])
@@ -32,13 +32,13 @@ func init() {
 				}
 				return nil, nil
 			}},
-		libFunc{name: "has", params: []param{{"obj", kAny}, {"path", kAny}}, out: boolType,
+		libFunc{name: "has", params: []libParam{{"obj", kAny}, {"path", kAny}}, out: boolType,
 			doc: "has(obj, path) → bool: obj (record, meta, an object or array) has the dotted path (\"customer.address.city\", \"items.0.sku\"; an exact key with dots wins), even if its value is null; nil obj gives false",
 			fn: func(a []any) (any, error) {
 				_, found, err := getPath(a[0], a[1])
 				return found, err
 			}},
-		libFunc{name: "get", params: []param{{"obj", kAny}, {"path", kAny}, {"default", kAny}}, opt: 1,
+		libFunc{name: "get", params: []libParam{{"obj", kAny}, {"path", kAny}, {"default", kAny}}, opt: 1,
 			doc: "get(obj, path[, default]) → any: the value at a dotted path or array index (negative counts from the end) of obj, or default (nil when none is given) when it is missing or null; replaces the builtin get, which it extends",
 			fn: func(a []any) (any, error) {
 				v, _, err := getPath(a[0], a[1])
@@ -50,7 +50,7 @@ func init() {
 				}
 				return v, nil
 			}},
-		libFunc{name: "coalesce", params: []param{{"x", kAny}}, variadic: true,
+		libFunc{name: "coalesce", params: []libParam{{"x", kAny}}, variadic: true,
 			doc: "coalesce(a, b, ...) → any: the first argument that is not nil (an empty string counts as a value), or nil; a ?? b is the two-argument form",
 			fn: func(a []any) (any, error) {
 				for _, v := range a {
@@ -60,16 +60,16 @@ func init() {
 				}
 				return nil, nil
 			}},
-		libFunc{name: "to_int", params: []param{{"x", kAny}, {"default", kAny}}, opt: 1,
+		libFunc{name: "to_int", params: []libParam{{"x", kAny}, {"default", kAny}}, opt: 1,
 			doc: "to_int(x[, default]) → int: x as an integer: a string in base 10 (spaces trimmed, leading zeros allowed), a float or decimal truncated toward zero, true as 1; nil or a blank string give default (nil when none is given); anything else, such as \"12.5\", is an error",
 			fn:  func(a []any) (any, error) { return convert(a, toInt) }},
-		libFunc{name: "to_float", params: []param{{"x", kAny}, {"default", kAny}}, opt: 1,
+		libFunc{name: "to_float", params: []libParam{{"x", kAny}, {"default", kAny}}, opt: 1,
 			doc: "to_float(x[, default]) → float: x as a float (a string is parsed, a decimal rounded to the nearest float); nil or a blank string give default (nil when none is given)",
 			fn:  func(a []any) (any, error) { return convert(a, toFloat64) }},
-		libFunc{name: "to_bool", params: []param{{"x", kAny}, {"default", kAny}}, opt: 1,
+		libFunc{name: "to_bool", params: []libParam{{"x", kAny}, {"default", kAny}}, opt: 1,
 			doc: "to_bool(x[, default]) → bool: true/false, t/f, yes/no, y/n, on/off, 1/0 (any case) or a number (0 is false); nil or a blank string give default (nil when none is given)",
 			fn:  func(a []any) (any, error) { return convert(a, toBool) }},
-		libFunc{name: "to_string", params: []param{{"x", kAny}, {"default", kAny}}, opt: 1,
+		libFunc{name: "to_string", params: []libParam{{"x", kAny}, {"default", kAny}}, opt: 1,
 			doc: "to_string(x[, default]) → string: x as text: numbers in full, decimals with their scale (\"12.30\"), times in RFC 3339, bytes as UTF-8; nil gives default (nil when none is given); objects and arrays are an error (use toJSON)",
 			fn: func(a []any) (any, error) {
 				switch a[0].(type) {
@@ -83,7 +83,7 @@ func init() {
 				}
 				return ToString(Normalize(a[0])), nil
 			}},
-		libFunc{name: "type_of", params: []param{{"x", kAny}}, out: stringType,
+		libFunc{name: "type_of", params: []libParam{{"x", kAny}}, out: stringType,
 			doc: "type_of(x) → string: the record type of x: nil, bool, int, float, string, bytes, decimal, time, duration, array or object",
 			fn:  func(a []any) (any, error) { return typeName(a[0]), nil }},
 	)

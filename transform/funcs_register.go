@@ -19,23 +19,23 @@ import (
 // argument-type checks, and the conversions of arguments with errors that
 // name the function and the argument at fault.
 
-// kind is what a parameter accepts, for compile-time checks. Values whose
+// argKind is what a parameter accepts, for compile-time checks. Values whose
 // type is unknown when the expression is compiled (record fields) are always
 // accepted and checked when the function runs.
-type kind uint8
+type argKind uint8
 
 const (
-	kAny    kind = iota
-	kStr         // a string, or a scalar written as text (number, decimal, bool, bytes)
-	kInt         // an integer (integral floats and decimals are accepted at run time)
-	kNum         // a number or decimal
-	kTime        // a time.Time
-	kRegexp      // a regular expression: a string, or a constant compiled at compile time
-	kLookup      // the lookup tables injected by the patcher
-	kTZ          // a time zone name, or a constant loaded at compile time
+	kAny    argKind = iota
+	kStr            // a string, or a scalar written as text (number, decimal, bool, bytes)
+	kInt            // an integer (integral floats and decimals are accepted at run time)
+	kNum            // a number or decimal
+	kTime           // a time.Time
+	kRegexp         // a regular expression: a string, or a constant compiled at compile time
+	kLookup         // the lookup tables injected by the patcher
+	kTZ             // a time zone name, or a constant loaded at compile time
 )
 
-func (k kind) String() string {
+func (k argKind) String() string {
 	switch k {
 	case kStr, kRegexp:
 		return "a string"
@@ -51,18 +51,18 @@ func (k kind) String() string {
 	return "a value"
 }
 
-type param struct {
+type libParam struct {
 	name string
-	kind kind
+	kind argKind
 }
 
 // libFunc describes one library function.
 type libFunc struct {
 	name   string
-	params []param
+	params []libParam
 	// opt is how many trailing params may be left out.
 	opt int
-	// variadic: the last param repeats (at least once unless optional).
+	// variadic: the last parameter repeats (at least once unless optional).
 	variadic bool
 	// hidden is how many leading params the patcher supplies (lookup's
 	// tables); messages count only the arguments users write.
@@ -86,13 +86,13 @@ var (
 	bytesType    = reflect.TypeOf([]byte(nil))
 )
 
-// validators maps each library function to its compile-time check; the
+// libValidators maps each library function to its compile-time check; the
 // option registered in init attaches them to every compilation.
-var validators = map[string]func([]reflect.Type) (reflect.Type, error){}
+var libValidators = map[string]func([]reflect.Type) (reflect.Type, error){}
 
 func init() {
 	RegisterOption(func(c *conf.Config) {
-		for name, v := range validators {
+		for name, v := range libValidators {
 			if f, ok := c.Functions[name]; ok {
 				f.Validate = v
 			}
@@ -101,11 +101,11 @@ func init() {
 }
 
 // register adds library functions. Call it from init.
-func register(fs ...libFunc) {
+func registerLib(fs ...libFunc) {
 	for i := range fs {
 		f := fs[i]
 		RegisterFunc(Func{Name: f.name, Fn: f.call, Doc: f.doc})
-		validators[f.name] = f.validate
+		libValidators[f.name] = f.validate
 	}
 }
 
@@ -141,7 +141,7 @@ func (f *libFunc) arityError(n int) error {
 	return fmt.Errorf("%s: want %s argument%s, got %d", f.name, want, s, n)
 }
 
-func (f *libFunc) param(i int) param {
+func (f *libFunc) paramAt(i int) libParam {
 	if i >= len(f.params) {
 		return f.params[len(f.params)-1]
 	}
@@ -156,7 +156,7 @@ func (f *libFunc) validate(args []reflect.Type) (reflect.Type, error) {
 		return anyType, f.arityError(len(args))
 	}
 	for i, t := range args {
-		p := f.param(i)
+		p := f.paramAt(i)
 		if !staticAccepts(p.kind, t) {
 			return anyType, fmt.Errorf("%s: argument %d (%s) must be %s, got %s", f.name, i+1-f.hidden, p.name, p.kind, staticName(t))
 		}
@@ -194,7 +194,7 @@ func numberType(t reflect.Type) bool {
 	return false
 }
 
-func staticAccepts(k kind, t reflect.Type) bool {
+func staticAccepts(k argKind, t reflect.Type) bool {
 	if unknownType(t) || k == kAny || k == kLookup {
 		return true
 	}

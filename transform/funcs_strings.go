@@ -21,34 +21,34 @@ import (
 var regexpType = reflect.TypeOf((*regexp.Regexp)(nil))
 
 func init() {
-	str := func(n string) param { return param{n, kStr} }
-	register(
-		libFunc{name: "trim_left", params: []param{str("s"), str("cutset")}, opt: 1,
+	str := func(n string) libParam { return libParam{n, kStr} }
+	registerLib(
+		libFunc{name: "trim_left", params: []libParam{str("s"), str("cutset")}, opt: 1,
 			doc: "trim_left(s[, cutset]) → string: s without leading white space, or without leading characters found in cutset; nil gives nil",
 			fn:  func(a []any) (any, error) { return trimSide(a, strings.TrimLeft, strings.TrimLeftFunc) }},
-		libFunc{name: "trim_right", params: []param{str("s"), str("cutset")}, opt: 1,
+		libFunc{name: "trim_right", params: []libParam{str("s"), str("cutset")}, opt: 1,
 			doc: "trim_right(s[, cutset]) → string: s without trailing white space, or without trailing characters found in cutset; nil gives nil",
 			fn:  func(a []any) (any, error) { return trimSide(a, strings.TrimRight, strings.TrimRightFunc) }},
-		libFunc{name: "pad_left", params: []param{str("s"), {"width", kInt}, str("char")}, opt: 1,
+		libFunc{name: "pad_left", params: []libParam{str("s"), {"width", kInt}, str("char")}, opt: 1,
 			doc: "pad_left(s, width[, char]) → string: s preceded by char (default a space) up to width characters; a longer s is returned unchanged: pad_left(42, 6, \"0\") is \"000042\"; nil gives nil",
 			fn:  func(a []any) (any, error) { return pad(a, true) }},
-		libFunc{name: "pad_right", params: []param{str("s"), {"width", kInt}, str("char")}, opt: 1,
+		libFunc{name: "pad_right", params: []libParam{str("s"), {"width", kInt}, str("char")}, opt: 1,
 			doc: "pad_right(s, width[, char]) → string: s followed by char (default a space) up to width characters; a longer s is returned unchanged; nil gives nil",
 			fn:  func(a []any) (any, error) { return pad(a, false) }},
-		libFunc{name: "substr", params: []param{str("s"), {"start", kInt}, {"length", kInt}}, opt: 1,
+		libFunc{name: "substr", params: []libParam{str("s"), {"start", kInt}, {"length", kInt}}, opt: 1,
 			doc: "substr(s, start[, length]) → string: length characters (runes) of s from start (0-based; negative counts from the end), or to the end; ranges past either end are clipped, never an error: substr(\"ABCDEF\", 2, 3) is \"CDE\", substr(\"AB\", 5) is \"\"; nil gives nil",
 			fn:  substr},
-		libFunc{name: "starts_with", params: []param{str("s"), str("prefix")}, out: boolType,
+		libFunc{name: "starts_with", params: []libParam{str("s"), str("prefix")}, out: boolType,
 			doc: "starts_with(s, prefix) → bool: s begins with prefix (same as the startsWith operator and hasPrefix); nil s gives false",
 			fn: func(a []any) (any, error) {
 				return affix(a, "prefix", strings.HasPrefix)
 			}},
-		libFunc{name: "ends_with", params: []param{str("s"), str("suffix")}, out: boolType,
+		libFunc{name: "ends_with", params: []libParam{str("s"), str("suffix")}, out: boolType,
 			doc: "ends_with(s, suffix) → bool: s ends with suffix (same as the endsWith operator and hasSuffix); nil s gives false",
 			fn: func(a []any) (any, error) {
 				return affix(a, "suffix", strings.HasSuffix)
 			}},
-		libFunc{name: "regex_match", params: []param{str("s"), {"pattern", kRegexp}}, out: boolType,
+		libFunc{name: "regex_match", params: []libParam{str("s"), {"pattern", kRegexp}}, out: boolType,
 			doc: "regex_match(s, pattern) → bool: some part of s matches the RE2 pattern (anchor with ^…$ to match all of s); nil s gives false",
 			fn: func(a []any) (any, error) {
 				s, ok, re, err := regexArgs(a)
@@ -57,10 +57,10 @@ func init() {
 				}
 				return re.MatchString(s), nil
 			}},
-		libFunc{name: "regex_extract", params: []param{str("s"), {"pattern", kRegexp}, {"group", kAny}}, opt: 1,
+		libFunc{name: "regex_extract", params: []libParam{str("s"), {"pattern", kRegexp}, {"group", kAny}}, opt: 1,
 			doc: "regex_extract(s, pattern[, group]) → string: the first match of pattern in s, or its capture group given by number (0 is the whole match) or name; no match gives nil; nil s gives nil",
 			fn:  regexExtract},
-		libFunc{name: "regex_replace", params: []param{str("s"), {"pattern", kRegexp}, str("replacement")},
+		libFunc{name: "regex_replace", params: []libParam{str("s"), {"pattern", kRegexp}, str("replacement")},
 			doc: "regex_replace(s, pattern, replacement) → string: s with every match of pattern replaced; $1 or ${name} in replacement insert capture groups ($$ is a dollar sign); nil s gives nil",
 			fn: func(a []any) (any, error) {
 				s, ok, re, err := regexArgs(a)

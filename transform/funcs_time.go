@@ -58,14 +58,14 @@ func julianWidth(form string) int {
 }
 
 func init() {
-	tz := param{"tz", kTZ}
-	t := param{"t", kTime}
-	layout := param{"layout", kStr}
-	register(
-		libFunc{name: "parse_time", params: []param{{"s", kStr}, layout, tz}, opt: 1,
+	tz := libParam{"tz", kTZ}
+	t := libParam{"t", kTime}
+	layout := libParam{"layout", kStr}
+	registerLib(
+		libFunc{name: "parse_time", params: []libParam{{"s", kStr}, layout, tz}, opt: 1,
 			doc: "parse_time(s, layout[, tz]) → time: s read with a Go layout or a named one (YYYYMMDD, YYMMDD, CYYDDD, RFC3339, ...), in time zone tz (IANA name, default UTC) unless s names its zone; an integer is zero-padded to the layout's width; nil, a blank string or all zeros (\"00000000\") give nil",
 			fn:  parseTime},
-		libFunc{name: "format_time", params: []param{t, layout, tz}, opt: 1,
+		libFunc{name: "format_time", params: []libParam{t, layout, tz}, opt: 1,
 			doc: "format_time(t, layout[, tz]) → string: t written with a Go or named layout, after conversion to time zone tz when given; nil gives nil",
 			fn: func(a []any) (any, error) {
 				tm, ok, err := timeOf(0, "t", a[0])
@@ -88,7 +88,7 @@ func init() {
 				}
 				return tm.Format(l), nil
 			}},
-		libFunc{name: "parse_julian", params: []param{{"s", kStr}, {"form", kStr}}, opt: 1,
+		libFunc{name: "parse_julian", params: []libParam{{"s", kStr}, {"form", kStr}}, opt: 1,
 			doc: "parse_julian(s[, form]) → time: a Julian date YYDDD, CYYDDD (C: 0 = 19YY, 1 = 20YY, ...) or YYYYDDD as midnight UTC; without form the length of s decides (5, 6 or 7 digits), so give form for integers; nil, blank or all zeros give nil",
 			fn: func(a []any) (any, error) {
 				form := ""
@@ -105,7 +105,7 @@ func init() {
 				}
 				return parseJulian(s, form)
 			}},
-		libFunc{name: "format_julian", params: []param{t, {"form", kStr}},
+		libFunc{name: "format_julian", params: []libParam{t, {"form", kStr}},
 			doc: "format_julian(t, form) → string: t's date as YYDDD, CYYDDD or YYYYDDD: format_julian(t, \"CYYDDD\") is \"124001\" for 2024-01-01; nil gives nil",
 			fn: func(a []any) (any, error) {
 				tm, ok, err := timeOf(0, "t", a[0])
@@ -118,7 +118,7 @@ func init() {
 				}
 				return formatJulian(tm, form)
 			}},
-		libFunc{name: "today", params: []param{layout, tz}, opt: 1, out: stringType,
+		libFunc{name: "today", params: []libParam{layout, tz}, opt: 1, out: stringType,
 			doc: "today(layout[, tz]) → string: the current date (and time, if the layout has one) written with layout, in time zone tz (default: the agent's local zone): today(\"YYYYMMDD\")",
 			fn: func(a []any) (any, error) {
 				l, err := layoutArg(0, a[0])
@@ -138,7 +138,7 @@ func init() {
 				}
 				return now.Format(l), nil
 			}},
-		libFunc{name: "to_timezone", params: []param{t, tz},
+		libFunc{name: "to_timezone", params: []libParam{t, tz},
 			doc: "to_timezone(t, tz) → time: the same instant in time zone tz (IANA name); nil gives nil",
 			fn: func(a []any) (any, error) {
 				tm, ok, err := timeOf(0, "t", a[0])
@@ -151,7 +151,7 @@ func init() {
 				}
 				return tm.In(loc), nil
 			}},
-		libFunc{name: "add_duration", params: []param{t, {"d", kAny}},
+		libFunc{name: "add_duration", params: []libParam{t, {"d", kAny}},
 			doc: "add_duration(t, d) → time: t plus d, a duration or a duration string (\"90m\", \"-1h30m\", \"36h\"); nil gives nil. t + duration(\"1h\") and t - duration(\"1h\") work too",
 			fn: func(a []any) (any, error) {
 				tm, ok, err := timeOf(0, "t", a[0])
@@ -172,7 +172,7 @@ func init() {
 				}
 				return tm.Add(d), nil
 			}},
-		libFunc{name: "add_days", params: []param{t, {"n", kInt}},
+		libFunc{name: "add_days", params: []libParam{t, {"n", kInt}},
 			doc: "add_days(t, n) → time: t plus n calendar days (negative n goes back), keeping the wall clock across daylight-saving changes; nil gives nil",
 			fn: func(a []any) (any, error) {
 				tm, ok, err := timeOf(0, "t", a[0])
@@ -188,16 +188,16 @@ func init() {
 				}
 				return tm.AddDate(0, 0, int(n)), nil
 			}},
-		libFunc{name: "unix", params: []param{t},
+		libFunc{name: "unix", params: []libParam{t},
 			doc: "unix(t) → int: seconds since 1970-01-01 UTC; nil gives nil",
 			fn:  func(a []any) (any, error) { return unixOf(a[0], time.Time.Unix) }},
-		libFunc{name: "unix_millis", params: []param{t},
+		libFunc{name: "unix_millis", params: []libParam{t},
 			doc: "unix_millis(t) → int: milliseconds since 1970-01-01 UTC; nil gives nil",
 			fn:  func(a []any) (any, error) { return unixOf(a[0], time.Time.UnixMilli) }},
-		libFunc{name: "from_unix", params: []param{{"n", kInt}, tz}, opt: 1,
+		libFunc{name: "from_unix", params: []libParam{{"n", kInt}, tz}, opt: 1,
 			doc: "from_unix(n[, tz]) → time: the time n seconds after 1970-01-01 UTC, in time zone tz (default UTC); nil gives nil",
 			fn:  func(a []any) (any, error) { return fromUnix(a, func(n int64) time.Time { return time.Unix(n, 0) }) }},
-		libFunc{name: "from_unix_millis", params: []param{{"n", kInt}, tz}, opt: 1,
+		libFunc{name: "from_unix_millis", params: []libParam{{"n", kInt}, tz}, opt: 1,
 			doc: "from_unix_millis(n[, tz]) → time: the time n milliseconds after 1970-01-01 UTC, in time zone tz (default UTC); nil gives nil",
 			fn:  func(a []any) (any, error) { return fromUnix(a, time.UnixMilli) }},
 	)

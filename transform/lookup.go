@@ -289,8 +289,8 @@ func deepCopy(v any) any {
 func (r *Runner) SetLookups(l *Lookups) { r.env.Lookups = l }
 
 func init() {
-	register(libFunc{name: "lookup", hidden: 1,
-		params: []param{{"tables", kLookup}, {"table", kStr}, {"key", kAny}, {"default", kAny}}, opt: 1,
+	registerLib(libFunc{name: "lookup", hidden: 1,
+		params: []libParam{{"tables", kLookup}, {"table", kStr}, {"key", kAny}, {"default", kAny}}, opt: 1,
 		doc: "lookup(table, key[, default]) → any: the value of key (compared as text) in the pipeline's lookup table, a string or, for a table without a value column, the whole row as an object; a missing key or a nil key gives default (nil when none is given); an undeclared table is an error",
 		fn: func(a []any) (any, error) {
 			l, _ := a[0].(*Lookups)

@@ -12,7 +12,7 @@ import (
 	"github.com/sluicehq/sluice/adapters"
 )
 
-func writeFile(t *testing.T, path, content string) {
+func writeTestFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -21,10 +21,10 @@ func writeFile(t *testing.T, path, content string) {
 
 // replaceFile writes content beside path and renames it over path, the way
 // careful tools publish a file.
-func replaceFile(t *testing.T, path, content string) {
+func replaceTestFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".tmp"
-	writeFile(t, tmp, content)
+	writeTestFile(t, tmp, content)
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +52,9 @@ func mustGet(t *testing.T, l *Lookups, table string, key any) any {
 func TestLookupCSV(t *testing.T) {
 	dir := t.TempDir()
 	countries := filepath.Join(dir, "countries.csv")
-	writeFile(t, countries, "\xef\xbb\xbfcode,name,region\nFR,France,EU\nUS,United States,NA\n042,Answer,X\n")
+	writeTestFile(t, countries, "\xef\xbb\xbfcode,name,region\nFR,France,EU\nUS,United States,NA\n042,Answer,X\n")
 	semi := filepath.Join(dir, "semi.csv")
-	writeFile(t, semi, "id;label\n1;one\n2;two\n")
+	writeTestFile(t, semi, "id;label\n1;one\n2;two\n")
 	l := loadTables(t, LookupOptions{},
 		LookupSpec{Name: "country", Path: countries, Key: "code", Value: "name"},
 		LookupSpec{Name: "row", Path: countries},
@@ -106,7 +106,7 @@ func TestLookupLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
-		writeFile(t, p, content)
+		writeTestFile(t, p, content)
 		return p
 	}
 	good := file("good.csv", "k,v\na,1\n")
@@ -155,9 +155,9 @@ func TestLookupLoadErrors(t *testing.T) {
 func TestLookupYAML(t *testing.T) {
 	dir := t.TempDir()
 	m := filepath.Join(dir, "codes.yaml")
-	writeFile(t, m, "001: first\n2: {name: two, rate: 0.5, n: 3, tags: [a, b]}\nyes: boolean key stays text\n")
+	writeTestFile(t, m, "001: first\n2: {name: two, rate: 0.5, n: 3, tags: [a, b]}\nyes: boolean key stays text\n")
 	list := filepath.Join(dir, "list.yml")
-	writeFile(t, list, "- {sku: A1, name: Apple, price: 1.25}\n- {sku: B2, name: Banana, price: 2}\n")
+	writeTestFile(t, list, "- {sku: A1, name: Apple, price: 1.25}\n- {sku: B2, name: Banana, price: 2}\n")
 	l := loadTables(t, LookupOptions{},
 		LookupSpec{Name: "codes", Path: m},
 		LookupSpec{Name: "products", Path: list, Key: "sku"},
@@ -187,7 +187,7 @@ func TestLookupYAML(t *testing.T) {
 func TestLookupFunction(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "countries.csv")
-	writeFile(t, p, "code,name\nFR,France\n42,Answer\n")
+	writeTestFile(t, p, "code,name\nFR,France\n42,Answer\n")
 	l := loadTables(t, LookupOptions{}, LookupSpec{Name: "country", Path: p, Value: "name"}, LookupSpec{Name: "row", Path: p})
 	rec := adapters.Record{"c": "FR", "n": int64(42), "x": "ZZ", "nil": nil}
 	var r Runner
@@ -232,7 +232,7 @@ func TestLookupFunction(t *testing.T) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -246,24 +246,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestLookupReload(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "rates.csv")
-	writeFile(t, p, "cur,rate\nEUR,1.00\n")
+	writeTestFile(t, p, "cur,rate\nEUR,1.00\n")
 	reloads := make(chan error, 100)
 	l := loadTables(t, LookupOptions{Poll: -1, OnReload: func(_ string, err error) { reloads <- err }},
 		LookupSpec{Name: "rate", Path: p, Value: "rate"})
 	get := func(k string) any { return mustGet(t, l, "rate", k) }
 
 	// Replaced by rename: seen through the directory watch.
-	replaceFile(t, p, "cur,rate\nEUR,1.00\nUSD,1.08\n")
-	waitFor(t, "the renamed file to load", func() bool { return get("USD") == "1.08" })
+	replaceTestFile(t, p, "cur,rate\nEUR,1.00\nUSD,1.08\n")
+	waitUntil(t, "the renamed file to load", func() bool { return get("USD") == "1.08" })
 
 	// Rewritten in place.
-	writeFile(t, p, "cur,rate\nEUR,1.01\nUSD,1.09\n")
-	waitFor(t, "the rewritten file to load", func() bool { return get("USD") == "1.09" })
+	writeTestFile(t, p, "cur,rate\nEUR,1.01\nUSD,1.09\n")
+	waitUntil(t, "the rewritten file to load", func() bool { return get("USD") == "1.09" })
 
 	// A broken file keeps the previous table.
-	drain(reloads)
-	writeFile(t, p, "cur,rate\nEUR,1.02\nEUR,1.03\n")
-	waitFor(t, "the failed reload", func() bool {
+	drainErrors(reloads)
+	writeTestFile(t, p, "cur,rate\nEUR,1.02\nEUR,1.03\n")
+	waitUntil(t, "the failed reload", func() bool {
 		select {
 		case err := <-reloads:
 			return err != nil && strings.Contains(err.Error(), `key "EUR" already appears on line 2`)
@@ -282,14 +282,14 @@ func TestLookupReload(t *testing.T) {
 	if get("EUR") != "1.01" {
 		t.Fatalf("removed file changed the table: %v", get("EUR"))
 	}
-	replaceFile(t, p, "cur,rate\nEUR,1.05\n")
-	waitFor(t, "the restored file to load", func() bool { return get("EUR") == "1.05" })
+	replaceTestFile(t, p, "cur,rate\nEUR,1.05\n")
+	waitUntil(t, "the restored file to load", func() bool { return get("EUR") == "1.05" })
 	if get("USD") != nil {
 		t.Fatalf("USD still there after reload: %v", get("USD"))
 	}
 }
 
-func drain(c chan error) {
+func drainErrors(c chan error) {
 	for {
 		select {
 		case <-c:
@@ -302,22 +302,22 @@ func drain(c chan error) {
 func TestLookupPoll(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "t.yaml")
-	writeFile(t, p, "a: 1\n")
+	writeTestFile(t, p, "a: 1\n")
 	l := loadTables(t, LookupOptions{Poll: 20 * time.Millisecond}, LookupSpec{Name: "t", Path: p})
 	tbl := l.tables["t"]
 	if tbl.changed() {
 		t.Fatal("unchanged file reported as changed")
 	}
-	writeFile(t, p, "a: 2\nb: 3\n")
+	writeTestFile(t, p, "a: 2\nb: 3\n")
 	if !tbl.changed() {
 		t.Fatal("changed file (new size) not reported")
 	}
-	waitFor(t, "the poll or the event to reload", func() bool { return mustGet(t, l, "t", "b") == int64(3) })
+	waitUntil(t, "the poll or the event to reload", func() bool { return mustGet(t, l, "t", "b") == int64(3) })
 	if tbl.changed() {
 		t.Fatal("file still reported as changed after the reload")
 	}
 	// An explicit Reload works too, and a failing one is reported.
-	writeFile(t, p, "- x\n")
+	writeTestFile(t, p, "- x\n")
 	if err := l.Reload("t"); err == nil {
 		t.Fatal("Reload of a broken file succeeded")
 	}

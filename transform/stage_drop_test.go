@@ -29,12 +29,12 @@ func TestDrop(t *testing.T) {
 			adapters.Record{"b": adapters.Record{"d": 3}, "x": "str"}},
 	}
 	for _, tc := range tests {
-		out, err := apply(t, buildStage(t, "drop", tc.raw), adapters.Message{Record: tc.in})
+		out, err := applyStage(t, buildStage(t, "drop", tc.raw), adapters.Message{Record: tc.in})
 		if err != nil || len(out) != 1 || !reflect.DeepEqual(out[0].Record, tc.want) {
 			t.Errorf("drop %v: got %#v, %v; want %#v", tc.raw, out, err, tc.want)
 		}
 	}
-	if out, err := apply(t, buildStage(t, "drop", "a"), adapters.Message{}); err != nil || len(out) != 1 {
+	if out, err := applyStage(t, buildStage(t, "drop", "a"), adapters.Message{}); err != nil || len(out) != 1 {
 		t.Errorf("nil record: %v, %v", out, err)
 	}
 }

@@ -46,7 +46,7 @@ func TestRename(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := apply(t, buildStage(t, "rename", tc.raw), adapters.Message{Record: tc.in})
+			out, err := applyStage(t, buildStage(t, "rename", tc.raw), adapters.Message{Record: tc.in})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,14 +58,14 @@ func TestRename(t *testing.T) {
 	// A new path through a non-object fails and leaves the record as it was.
 	s := buildStage(t, "rename", map[string]any{"a": "s.x", "b": "c"})
 	rec := adapters.Record{"a": 1, "b": 2, "s": "str"}
-	_, err := apply(t, s, adapters.Message{Record: rec})
+	_, err := applyStage(t, s, adapters.Message{Record: rec})
 	if err == nil || !strings.Contains(err.Error(), `rename a to s.x: s is string "str", not an object`) {
 		t.Fatalf("got %v", err)
 	}
 	if !reflect.DeepEqual(rec, adapters.Record{"a": 1, "b": 2, "s": "str"}) {
 		t.Fatalf("failed rename modified the record: %#v", rec)
 	}
-	if out, err := apply(t, s, adapters.Message{}); err != nil || len(out) != 1 {
+	if out, err := applyStage(t, s, adapters.Message{}); err != nil || len(out) != 1 {
 		t.Fatalf("nil record: %v, %v", out, err)
 	}
 }

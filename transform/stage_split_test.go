@@ -44,13 +44,13 @@ func checkConfigErrors(t *testing.T, name string, raw any, want ...string) {
 	}
 }
 
-func apply(t *testing.T, s Stage, m adapters.Message) ([]adapters.Message, error) {
+func applyStage(t *testing.T, s Stage, m adapters.Message) ([]adapters.Message, error) {
 	t.Helper()
 	var r Runner
 	return s.Apply(&r, m, nil)
 }
 
-func order() adapters.Message {
+func orderMessage() adapters.Message {
 	return adapters.Message{ID: "p1", Time: time.Unix(100, 0), Meta: map[string]string{"source": "drop"},
 		Record: adapters.Record{
 			"order_id": int64(7), "customer": adapters.Record{"name": "ACME"}, "note": "n",
@@ -99,7 +99,7 @@ func TestSplit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := buildStage(t, "split", tc.raw)
-			out, err := apply(t, s, order())
+			out, err := applyStage(t, s, orderMessage())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestSplit(t *testing.T) {
 func TestSplitScalarsAndNested(t *testing.T) {
 	s := buildStage(t, "split", map[string]any{"field": "batch.codes", "keep": "all"})
 	m := adapters.Message{ID: "p", Record: adapters.Record{"id": "x", "batch": adapters.Record{"codes": []any{"a", int64(2)}, "n": int64(2)}}}
-	out, err := apply(t, s, m)
+	out, err := applyStage(t, s, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestSplitScalarsAndNested(t *testing.T) {
 		t.Error("split modified the parent's record")
 	}
 	// The same parent splits into the same IDs every time.
-	again, _ := apply(t, s, m)
+	again, _ := applyStage(t, s, m)
 	if again[1].ID != out[1].ID || out[0].ID == out[1].ID {
 		t.Errorf("IDs not deterministic and distinct: %s %s %s", out[0].ID, out[1].ID, again[1].ID)
 	}
@@ -173,7 +173,7 @@ func TestSplitRuntime(t *testing.T) {
 		{nil, "split: field items is missing", 0},
 	}
 	for _, tc := range tests {
-		out, err := apply(t, s, adapters.Message{ID: "p", Record: tc.rec})
+		out, err := applyStage(t, s, adapters.Message{ID: "p", Record: tc.rec})
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
 				t.Errorf("%v: error %v, want %q", tc.rec, err, tc.err)
@@ -185,8 +185,8 @@ func TestSplitRuntime(t *testing.T) {
 		}
 	}
 	as := buildStage(t, "split", map[string]any{"field": "items", "as": "note.item"})
-	m := order()
-	if _, err := apply(t, as, m); err == nil || !strings.Contains(err.Error(), `split: as note.item: note is string "n", not an object`) {
+	m := orderMessage()
+	if _, err := applyStage(t, as, m); err == nil || !strings.Contains(err.Error(), `split: as note.item: note is string "n", not an object`) {
 		t.Errorf("got %v", err)
 	}
 	if len(m.Record["items"].([]any)) != 2 || m.Record["note"] != "n" {
@@ -206,7 +206,7 @@ func TestSplitInChain(t *testing.T) {
 	if len(out) != 1 || out[0].Err == nil || out[0].Msg.ID != "bad" {
 		t.Errorf("non-array: %+v", out)
 	}
-	out, _ = ch.Process(&r, order(), nil)
+	out, _ = ch.Process(&r, orderMessage(), nil)
 	if len(out) != 2 || out[0].Queues[0] != "out" || out[1].Msg.Record["sku"] != "B" {
 		t.Errorf("split: %+v", out)
 	}

@@ -35,7 +35,7 @@ func TestValidate(t *testing.T) {
 		map[string]any{"check": "record.qty < 100"},
 	})
 	good := adapters.Record{"amount": decimal.RequireFromString("12.10"), "country": "FR", "qty": int64(1)}
-	out, err := apply(t, s, adapters.Message{Record: good})
+	out, err := applyStage(t, s, adapters.Message{Record: good})
 	if err != nil || len(out) != 1 {
 		t.Fatalf("valid record: %v, %v", out, err)
 	}
@@ -49,7 +49,7 @@ func TestValidate(t *testing.T) {
 			[]string{"check failed: record.qty < 100"}},
 	}
 	for _, tc := range tests {
-		_, err := apply(t, s, adapters.Message{Record: tc.rec})
+		_, err := applyStage(t, s, adapters.Message{Record: tc.rec})
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
 			t.Fatalf("%v: got %T %v, want a ValidationError", tc.rec, err, err)
@@ -59,7 +59,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	// A check that cannot run counts as failed, with the reason.
-	_, err = apply(t, s, adapters.Message{Record: adapters.Record{"amount": int64(5), "country": "FR"}})
+	_, err = applyStage(t, s, adapters.Message{Record: adapters.Record{"amount": int64(5), "country": "FR"}})
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Failures) != 1 ||
 		!strings.HasPrefix(ve.Failures[0], "check failed: record.qty < 100 (check could not be evaluated: ") ||
