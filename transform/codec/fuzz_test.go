@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,8 +101,19 @@ func fuzzDecode(t *testing.T, fc fuzzConf, data []byte) {
 			return // invalid UTF-8 and bytes a charset does not define are not kept
 		}
 	}
+	// Encoding may lengthen a record (1e3 becomes 1000): no size limits.
+	conf := maps.Clone(fc.conf)
+	for k := range conf {
+		if strings.HasPrefix(k, "max_") {
+			delete(conf, k)
+		}
+	}
+	codec = newCodec(t, conf)
 	for _, r := range recs {
 		var buf bytes.Buffer
+		if err := codec.NewEncoder(io.Discard, adapters.EncoderOptions{}).Encode(r); err != nil && strings.Contains(err.Error(), "XML 1.0 cannot carry") {
+			continue // the decoder is lenient with control characters, the encoder is not
+		}
 		encodeAll(t, codec, &buf, []adapters.Record{r}, adapters.EncoderOptions{})
 		got := records(mustDecodeAll(t, codec, buf.Bytes()))
 		checkRecords(t, got, []adapters.Record{r}, buf.Bytes())

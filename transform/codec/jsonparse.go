@@ -432,6 +432,10 @@ func parseNumber(s string, integer, decimals bool) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: %v", errNumber, s, err)
 		}
+		if d.Exponent() == 0 && d.Coefficient().IsInt64() {
+			// 5e0 is the integer 5, and is written back as 5.
+			return d.Coefficient().Int64(), nil
+		}
 		return d, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)

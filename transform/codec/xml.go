@@ -366,6 +366,17 @@ func nameLen(b []byte) int {
 	return i
 }
 
+// localName returns the part of a qualified name after its prefix, or the
+// whole name when what follows the last colon is not a name itself.
+func localName(name []byte) []byte {
+	if i := bytes.LastIndexByte(name, ':'); i >= 0 && i < len(name)-1 {
+		if local := name[i+1:]; nameLen(local) == len(local) && (local[0] < '0' || local[0] > '9') && local[0] != '-' && local[0] != '.' {
+			return local
+		}
+	}
+	return name
+}
+
 func isXMLName(s string) bool { return s != "" && nameLen([]byte(s)) == len(s) }
 
 func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -382,7 +393,7 @@ func (d *xmlDecoder) startTag() (adapters.Record, error) {
 	}
 	n := nameLen(tag[1:])
 	if n == 0 {
-		return nil, d.broken("invalid character %q after '<'", tag[1])
+		return nil, d.broken("invalid character %q after '<'", d.in.buf[d.in.r+1])
 	}
 	name := d.intern(tag[1 : 1+n])
 	// Attributes.
@@ -502,8 +513,8 @@ func (d *xmlDecoder) key(name string) string {
 	if d.c.keepNS {
 		return name
 	}
-	if i := strings.LastIndexByte(name, ':'); i >= 0 {
-		return d.intern([]byte(name[i+1:]))
+	if local := localName([]byte(name)); len(local) < len(name) {
+		return d.intern(local)
 	}
 	return name
 }
@@ -528,9 +539,7 @@ func (d *xmlDecoder) addAttrs(n *xmlNode, tag []byte) {
 			continue
 		}
 		if !d.c.keepNS {
-			if i := bytes.LastIndexByte(raw, ':'); i >= 0 {
-				raw = raw[i+1:]
-			}
+			raw = localName(raw)
 		}
 		k := d.attrKey(raw)
 		if n.fields == nil {
@@ -662,7 +671,7 @@ func (d *xmlDecoder) nodeValue(n *xmlNode) any {
 // it when there are no children, else trimmed, nil when there is none.
 func (d *xmlDecoder) mixedText(n *xmlNode) any {
 	t := n.text
-	if n.children {
+	if n.children || d.c.trim {
 		t = bytes.TrimSpace(t)
 	}
 	if len(t) == 0 {
