@@ -86,7 +86,15 @@ func (cs *charset) scanNumber(raw []byte, pad byte, scratch *[]byte) (n number, 
 	return n, true, nil
 }
 
-func (n *number) decimal(scale int32) decimal.Decimal {
+func (n *number) decimal(scale int32, explicit bool) decimal.Decimal {
+	if n.point && !explicit && n.small && n.frac > int(scale) {
+		// A field with implied decimals that got extra zero decimals in
+		// the text: keep the field's scale, as encoding will.
+		if drop := pow10(int32(n.frac) - scale); drop > 0 && n.v%drop == 0 {
+			n.v /= drop
+			n.frac = int(scale)
+		}
+	}
 	exp, up := scale, int32(0)
 	if n.point {
 		// Read as written, but keep the field's scale: 123.4 in a scale-2
@@ -190,7 +198,7 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
 		if !ok {
 			return nil, err
 		}
-		return n.decimal(f.scale), nil
+		return n.decimal(f.scale, f.point), nil
 	case kDate:
 		raw = cs.trimSpace(raw)
 		if cs.allZero(raw) {
@@ -308,6 +316,15 @@ func (f *field) encodeNumber(cs *charset, dst []byte, d decimal.Decimal) error {
 		// As many decimals as the value has, and at least the scale, so
 		// that what decoded encodes again unchanged.
 		digits = d.Abs().StringFixed(max(f.scale, -d.Exponent()))
+		room := len(dst)
+		if d.Sign() < 0 {
+			room--
+		}
+		if len(digits) > room && strings.Contains(digits, ".") {
+			// Too wide with all its decimals: drop trailing zero decimals,
+			// keeping the point (1000. reads back as 1000 at the scale).
+			digits = strings.TrimRight(digits, "0")
+		}
 	default:
 		shifted := d.Shift(f.scale)
 		if !shifted.IsInteger() {
