@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -18,11 +19,16 @@ type wmValue struct {
 	Text string `json:"v"`
 }
 
+// MarshalJSON stores bytes in base64: JSON strings hold only UTF-8.
 func (v wmValue) MarshalJSON() ([]byte, error) {
+	text := v.Text
+	if v.Kind == 'b' {
+		text = base64.StdEncoding.EncodeToString([]byte(text))
+	}
 	return json.Marshal(struct {
 		K string `json:"k"`
 		V string `json:"v"`
-	}{string(v.Kind), v.Text})
+	}{string(v.Kind), text})
 }
 
 func (v *wmValue) UnmarshalJSON(b []byte) error {
@@ -37,6 +43,13 @@ func (v *wmValue) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("unknown watermark value kind %q", w.K)
 	}
 	v.Kind, v.Text = w.K[0], w.V
+	if v.Kind == 'b' {
+		b, err := base64.StdEncoding.DecodeString(w.V)
+		if err != nil {
+			return fmt.Errorf("watermark bytes: %w", err)
+		}
+		v.Text = string(b)
+	}
 	return nil
 }
 
