@@ -259,8 +259,8 @@ func (w *writer) unscaled(ch *node, d decimal.Decimal) (bool, []byte, error) {
 	if neg && !ch.signed {
 		return false, nil, fmt.Errorf("%s is negative, but the picture has no sign", d.String())
 	}
-	bi := shifted.BigInt()
-	bi.Abs(bi)
+	// BigInt may return the decimal's own big.Int: never modify it.
+	bi := new(big.Int).Abs(shifted.BigInt())
 	w.digits = bi.Append(w.digits[:0], 10)
 	if len(w.digits) > ch.digits {
 		if ch.kind == kBinary && ch.comp5 {

@@ -286,3 +286,17 @@ func TestODOCounterLost(t *testing.T) {
 }
 
 func errorsAs(err error, target **adapters.RecordError) bool { return errors.As(err, target) }
+
+// TestEncodeDoesNotModifyRecord: records are shared (several sinks may read
+// one message), so encoding must leave every value as it was.
+func TestEncodeDoesNotModifyRecord(t *testing.T) {
+	c := codecFor(t, "01 R.\n  05 A PIC S9(5) COMP-3.\n  05 B PIC S9(3)V99.\n  05 C PIC S9(4) COMP.\n", "")
+	rec := adapters.Record{"A": decimal.New(-123, 0), "B": dec("-1.50"), "C": decimal.New(-7, 0)}
+	before := string(codectest.Render([]codectest.Item{{Record: rec}}))
+	if _, err := encodeOne(t, c, rec); err != nil {
+		t.Fatal(err)
+	}
+	if after := string(codectest.Render([]codectest.Item{{Record: rec}})); after != before {
+		t.Errorf("record changed:\n%s%s", before, after)
+	}
+}
