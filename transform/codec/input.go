@@ -171,13 +171,14 @@ func (in *input) unread(b []byte, lines int64) {
 	in.line -= lines
 }
 
-// trimEOL removes a trailing "\n" or "\r\n".
+// trimEOL removes a trailing "\n" and the "\r"s before it ("\r\r\n" is a
+// common artifact of converting line endings twice).
 func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {
 		b = b[:n-1]
-		if n := len(b); n > 0 && b[n-1] == '\r' {
-			b = b[:n-1]
-		}
+	}
+	for n := len(b); n > 0 && b[n-1] == '\r'; n-- {
+		b = b[:n-1]
 	}
 	return b
 }

@@ -132,7 +132,7 @@ func (e *linesEncoder) Encode(rec adapters.Record) error {
 	} else if e.buf, err = appendText(e.buf[:0], v); err != nil {
 		return encodeError("lines", err)
 	}
-	if bytes.IndexByte(e.buf, '\n') >= 0 {
+	if bytes.IndexByte(e.buf, '\n') >= 0 || bytes.HasSuffix(e.buf, []byte{'\r'}) {
 		return encodeError("lines", fmt.Errorf("%w: field %q holds a line break", ErrUnsupportedValue, e.c.field))
 	}
 	e.buf = append(e.buf, e.c.eol...)
