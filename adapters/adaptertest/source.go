@@ -80,7 +80,7 @@ func RunSource(t *testing.T, c SourceCase) {
 		state := MemoryState()
 		r := newSourceRun(t, c.Timeout, p, state)
 		r.nack = errors.New("adaptertest: enqueue failed")
-		first := r.collect(3, nil, false)
+		first := r.readBatch()
 		r.close()
 		r = newSourceRun(t, c.Timeout, p, state)
 		again := r.collectIDs(first)
@@ -190,23 +190,32 @@ func (r *sourceRun) close() {
 // collect reads until n messages with IDs not in old arrived, and returns
 // them by ID. With forbid, a message of old fails the test (it was acked);
 // otherwise it is skipped (at least once allows it after a restart). Without
-// old, an ID seen twice fails the test.
+// old, an ID seen twice fails the test, unless batches are nacked (a source
+// may emit a nacked message again at once).
 func (r *sourceRun) collect(n int, old map[string]adapters.Message, forbid bool) map[string]adapters.Message {
 	r.t.Helper()
 	got := map[string]adapters.Message{}
-	r.read(func(m adapters.Message) bool {
+	r.read(fmt.Sprintf("%d new message(s)", n), func(m adapters.Message) {
 		if _, seen := old[m.ID]; seen {
 			if forbid {
 				r.t.Fatalf("message %s was acked, yet emitted again by a source re-created with the same state", m.ID)
 			}
-			return false
+			return
 		}
-		if _, dup := got[m.ID]; dup && old == nil {
+		if _, dup := got[m.ID]; dup && old == nil && r.nack == nil {
 			r.t.Fatalf("message ID %s emitted twice in one run without a nack or restart", m.ID)
 		}
 		got[m.ID] = m
-		return len(got) >= n
-	}, fmt.Sprintf("%d new message(s)", n))
+	}, func() bool { return len(got) >= n })
+	return got
+}
+
+// readBatch reads the first batch with messages, acks it (with r.nack) and
+// returns its messages by ID.
+func (r *sourceRun) readBatch() map[string]adapters.Message {
+	r.t.Helper()
+	got := map[string]adapters.Message{}
+	r.read("a batch", func(m adapters.Message) { got[m.ID] = m }, func() bool { return len(got) > 0 })
 	return got
 }
 
@@ -214,20 +223,20 @@ func (r *sourceRun) collect(n int, old map[string]adapters.Message, forbid bool)
 func (r *sourceRun) collectIDs(want map[string]adapters.Message) map[string]adapters.Message {
 	r.t.Helper()
 	got := map[string]adapters.Message{}
-	r.read(func(m adapters.Message) bool {
-		got[m.ID] = m
+	r.read(fmt.Sprintf("the %d nacked message(s) again", len(want)), func(m adapters.Message) { got[m.ID] = m }, func() bool {
 		for id := range want {
 			if _, ok := got[id]; !ok {
 				return false
 			}
 		}
 		return true
-	}, fmt.Sprintf("the %d nacked message(s) again", len(want)))
+	})
 	return got
 }
 
-// read calls Read until enough returns true, acking every batch.
-func (r *sourceRun) read(enough func(adapters.Message) bool, what string) {
+// read calls Read, passing every message to each and acking every batch,
+// until done returns true after a batch.
+func (r *sourceRun) read(what string, each func(adapters.Message), done func() bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(r.timeout)
 	for {
@@ -251,14 +260,11 @@ func (r *sourceRun) read(enough func(adapters.Message) bool, what string) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		done := false
 		for _, m := range b.Messages {
 			if m.ID == "" {
 				r.t.Fatalf("message without an ID: %+v", m)
 			}
-			if !done && enough(m) {
-				done = true
-			}
+			each(m)
 		}
 		if b.Ack != nil {
 			actx, acancel := context.WithTimeout(context.Background(), r.timeout)
@@ -268,7 +274,7 @@ func (r *sourceRun) read(enough func(adapters.Message) bool, what string) {
 				r.t.Fatalf("Ack: %v", aerr)
 			}
 		}
-		if done {
+		if done() {
 			return
 		}
 	}
