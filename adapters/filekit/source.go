@@ -60,6 +60,17 @@ type SourceOptions struct {
 	// Notify, when not nil, wakes the source for an early rescan (fsnotify
 	// events). Sends should not block: a buffer of one is enough.
 	Notify <-chan struct{}
+	// Filter, when not nil, selects files beyond Matcher by their listing
+	// info (size, modification time): a file it rejects is left alone and
+	// looked at again at the next scan. Done markers are not filtered. It
+	// is called from Read's goroutine.
+	Filter func(rel string, fi fs.FileInfo) bool
+	// OpenAhead is how many queued files are opened (Stat and Open, each in
+	// a goroutine of its own) while the current one is read. A remote FS
+	// overlaps their round trips this way and, when its Open starts
+	// fetching in the background, their transfers. 0 opens one file at a
+	// time.
+	OpenAhead int
 	// Resources of the adapter: identity, logger, State, Once.
 	Resources adapters.Resources
 }
@@ -89,6 +100,9 @@ type Source struct {
 	readMu    sync.Mutex // held by Read and Connect; by Close to release the open file
 	connected bool
 	cur       *task
+	ahead     map[string]*opening // files opened ahead (OpenAhead), by relative path
+	lost      error               // a read lost the connection: the next Read returns it
+	rescan    bool                // scan again even under Once (a file was interrupted)
 	queue     []candidate
 	queued    map[string]bool
 	nextScan  time.Time
@@ -130,6 +144,10 @@ type task struct {
 	seeked bool
 	fatal  error // the file cannot be decoded
 	raw    bool
+	rd     *readErrs // what the decoder reads: f, remembering read errors
+	// interrupted: the FS lost its connection while the file was read; it
+	// is read again from its checkpoint once it is picked up again.
+	interrupted error
 
 	// Guarded by Source.mu.
 	outstanding int
@@ -167,7 +185,7 @@ func NewSource(o SourceOptions) (*Source, error) {
 	}
 	s := &Source{
 		o: o, log: log, ready: r, path: o.Dir,
-		closed: make(chan struct{}), queued: map[string]bool{},
+		closed: make(chan struct{}), queued: map[string]bool{}, ahead: map[string]*opening{},
 		entries: map[string]entry{}, inflight: map[string]*task{},
 	}
 	if o.ArchiveDir != nil {
@@ -265,6 +283,7 @@ func (s *Source) Close(context.Context) error {
 		s.cur = nil
 		s.stop(t, false)
 	}
+	s.dropAhead()
 	return nil
 }
 
@@ -282,6 +301,10 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 			return adapters.Batch{}, adapters.ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
+			return adapters.Batch{}, err
+		}
+		if err := s.lost; err != nil {
+			s.lost = nil
 			return adapters.Batch{}, err
 		}
 		if s.cur == nil {
@@ -302,15 +325,33 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 func (s *Source) next(ctx context.Context) (*task, error) {
 	for {
 		for len(s.queue) > 0 {
+			s.startAhead()
 			c := s.queue[0]
+			var r opened
+			p := s.ahead[c.rel]
+			if p != nil {
+				select {
+				case <-p.done:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-s.closed:
+					return nil, adapters.ErrClosed
+				}
+				delete(s.ahead, c.rel)
+				r = p.res
+			}
 			s.queue = s.queue[1:]
 			delete(s.queued, c.rel)
 			if c.finishOnly {
 				s.afterActions(ctx, c.rel, c.finishFailed)
 				continue
 			}
-			t, err := s.open(c)
+			if p == nil {
+				r = s.openIO(c)
+			}
+			t, err := s.open(c, r)
 			if err != nil {
+				s.dropAhead()
 				return nil, err
 			}
 			if t != nil {
@@ -318,7 +359,7 @@ func (s *Source) next(ctx context.Context) (*task, error) {
 			}
 		}
 		now := time.Now()
-		if s.o.Resources.Once && s.scans > 0 && !s.lastScan.Before(s.onceUntil) {
+		if s.o.Resources.Once && s.scans > 0 && !s.rescan && !s.lastScan.Before(s.onceUntil) {
 			return nil, adapters.ErrEndOfInput
 		}
 		if !now.Before(s.nextScan) {
@@ -361,6 +402,7 @@ func (s *Source) scan(ctx context.Context, now time.Time) error {
 	}
 	s.scans++
 	s.lastScan = now
+	s.rescan = false
 	if s.scans == 1 {
 		s.onceUntil = now
 		if s.ready.Mode() == ReadyStable {
@@ -384,6 +426,9 @@ func (s *Source) scan(ctx context.Context, now time.Time) error {
 			if (failed && s.o.FailedDir != "") || (!failed && s.o.After != AfterKeep) {
 				ready = append(ready, candidate{rel: rel, size: size, mtime: mtime, finishOnly: true, finishFailed: failed})
 			}
+			continue
+		}
+		if s.o.Filter != nil && !s.o.Filter(rel, fi) {
 			continue
 		}
 		_, marker := files[s.ready.Marker(rel)]
@@ -489,19 +534,107 @@ func (s *Source) join(rel string) string {
 	return path.Join(s.o.Dir, rel)
 }
 
-// open opens a queued file; it returns nil when the file changed or went
-// away since it was found ready.
-func (s *Source) open(c candidate) (*task, error) {
+// opening is a file being opened ahead by a goroutine of its own.
+type opening struct {
+	done      chan struct{} // closed once res is set
+	mu        sync.Mutex
+	abandoned bool // nobody will take res: the goroutine closes what it opened
+	res       opened
+}
+
+// opened is the outcome of the I/O that opens a candidate.
+type opened struct {
+	fi         fs.FileInfo
+	f          File  // nil when the file changed, is too large, or Open failed
+	err        error // Stat or Open failed
+	statFailed bool
+}
+
+// openIO stats and opens the file of c; it does not open a file that
+// changed since it was found ready, or that is too large for codec none.
+// It touches no Source state but the options: it runs in Read's goroutine
+// or, with OpenAhead, in one of its own.
+func (s *Source) openIO(c candidate) opened {
 	name := s.join(c.rel)
 	fi, err := s.o.FS.Stat(name)
 	if err != nil {
-		if errors.Is(err, adapters.ErrNotConnected) {
-			return nil, err
+		return opened{err: err, statFailed: true}
+	}
+	if fi.Size() != c.size || fi.ModTime().UnixNano() != c.mtime || (s.o.Codec == nil && fi.Size() > s.o.MaxRawBytes) {
+		return opened{fi: fi}
+	}
+	f, err := s.o.FS.Open(name)
+	return opened{fi: fi, f: f, err: err}
+}
+
+// startAhead starts opening the first OpenAhead+1 files of the queue that
+// are to be read.
+func (s *Source) startAhead() {
+	if s.o.OpenAhead <= 0 {
+		return
+	}
+	n := 0
+	for _, c := range s.queue {
+		if n > s.o.OpenAhead {
+			return
+		}
+		if c.finishOnly {
+			continue
+		}
+		n++
+		if s.ahead[c.rel] != nil {
+			continue
+		}
+		p := &opening{done: make(chan struct{})}
+		s.ahead[c.rel] = p
+		go func(c candidate) {
+			r := s.openIO(c)
+			p.mu.Lock()
+			if p.abandoned {
+				if r.f != nil {
+					r.f.Close()
+				}
+			} else {
+				p.res = r
+			}
+			p.mu.Unlock()
+			close(p.done)
+		}(c)
+	}
+}
+
+// dropAhead abandons the files opened ahead (after Close, or when the
+// connection was lost): what they opened is closed, and their candidates
+// stay queued, to be opened afresh.
+func (s *Source) dropAhead() {
+	for rel, p := range s.ahead {
+		p.mu.Lock()
+		p.abandoned = true
+		f := p.res.f
+		p.res.f = nil
+		p.mu.Unlock()
+		if f != nil {
+			f.Close()
+		}
+		delete(s.ahead, rel)
+	}
+}
+
+// open turns the opened file of a queued candidate into a task; it returns
+// nil when the file changed or went away since it was found ready.
+func (s *Source) open(c candidate, r opened) (*task, error) {
+	name := s.join(c.rel)
+	if r.statFailed {
+		if errors.Is(r.err, adapters.ErrNotConnected) {
+			return nil, r.err
 		}
 		return nil, nil
 	}
-	size, mtime := fi.Size(), fi.ModTime().UnixNano()
+	size, mtime := r.fi.Size(), r.fi.ModTime().UnixNano()
 	if size != c.size || mtime != c.mtime {
+		if r.f != nil {
+			r.f.Close()
+		}
 		return nil, nil
 	}
 	t := &task{rel: c.rel, name: name, size: size, mtime: mtime, raw: s.o.Codec == nil}
@@ -517,21 +650,24 @@ func (s *Source) open(c candidate) (*task, error) {
 	t.acked = resume
 	if t.raw {
 		if size > s.o.MaxRawBytes {
+			if r.f != nil {
+				r.f.Close()
+			}
 			t.fatal = fmt.Errorf("file is %d bytes, larger than max_raw_bytes (%d) of codec none", size, s.o.MaxRawBytes)
 			return t, nil
 		}
 	}
-	f, err := s.o.FS.Open(name)
-	if err != nil {
+	if r.err != nil {
 		s.mu.Lock()
 		delete(s.inflight, c.rel)
 		s.mu.Unlock()
-		if errors.Is(err, adapters.ErrNotConnected) {
-			return nil, err
+		if errors.Is(r.err, adapters.ErrNotConnected) {
+			return nil, r.err
 		}
-		s.log.Warn("cannot open file", "path", name, "error", err)
+		s.log.Warn("cannot open file", "path", name, "error", r.err)
 		return nil, nil
 	}
+	f := r.f
 	t.f = f
 	if t.raw {
 		return t, nil
@@ -539,7 +675,7 @@ func (s *Source) open(c candidate) (*task, error) {
 	t.pos = resume
 	if resume.off > 0 {
 		if _, err := f.Seek(resume.off, io.SeekStart); err == nil {
-			dec := s.o.Codec.NewDecoder(f)
+			dec := s.o.Codec.NewDecoder(t.reader())
 			if ra, ok := dec.(adapters.ReaderAtOffset); ok {
 				ra.SetStart(resume.off, resume.line)
 				t.dec, t.base, t.seeked = dec, position{rec: resume.rec}, true
@@ -552,8 +688,43 @@ func (s *Source) open(c candidate) (*task, error) {
 		}
 		return t, nil
 	}
-	t.dec = s.o.Codec.NewDecoder(f)
+	t.dec = s.o.Codec.NewDecoder(t.reader())
 	return t, nil
+}
+
+// readErrs is what a decoder reads: the task's file, with the last read
+// error remembered, so that a lost connection is told apart from content
+// that cannot be decoded, whatever the decoder makes of the error.
+type readErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrs) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// reader returns a fresh readErrs over t's file for a new decoder.
+func (t *task) reader() io.Reader {
+	t.rd = &readErrs{r: t.f}
+	return t.rd
+}
+
+// connLost returns the error wrapping adapters.ErrNotConnected behind a
+// result of t's decoder, or nil: once a read of the file lost the
+// connection, even a record decoded without error may be cut short.
+func (t *task) connLost(err error) error {
+	if errors.Is(err, adapters.ErrNotConnected) {
+		return err
+	}
+	if t.rd != nil && errors.Is(t.rd.err, adapters.ErrNotConnected) {
+		return t.rd.err
+	}
+	return nil
 }
 
 // decodeFromStart decodes t from its first byte, skipping records that end
@@ -563,7 +734,7 @@ func (t *task) decodeFromStart(c adapters.Codec, skipTo int64) error {
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	t.dec, t.skipTo, t.seeked = c.NewDecoder(t.f), skipTo, false
+	t.dec, t.skipTo, t.seeked = c.NewDecoder(t.reader()), skipTo, false
 	t.pos, t.base = position{}, position{}
 	return nil
 }
@@ -593,12 +764,24 @@ func (s *Source) readBatch(ctx context.Context, t *task) (adapters.Batch, error)
 		t.close()
 		s.cur = nil
 	}
+	if t.interrupted != nil {
+		s.log.Warn("connection lost while reading a file; it is read again from its checkpoint after the reconnection",
+			"path", t.name, "error", t.interrupted)
+		// The files opened ahead share the lost connection. The next Read
+		// reports it, so that the engine reconnects, then rescans at once.
+		s.dropAhead()
+		s.lost = t.interrupted
+		s.nextScan, s.rescan = time.Now(), true
+	}
 	s.mu.Lock()
 	if len(msgs) > 0 {
 		t.outstanding++
 	}
-	t.eof, t.complete = eof, eof
-	finishNow := eof && t.outstanding == 0 && !t.ackFailed
+	t.eof, t.complete = eof, eof && t.interrupted == nil
+	finishNow := t.complete && t.outstanding == 0 && !t.ackFailed
+	if eof && !t.complete && t.outstanding == 0 {
+		delete(s.inflight, t.rel)
+	}
 	s.mu.Unlock()
 	if finishNow {
 		if err := s.finish(ctx, t); err != nil {
@@ -615,6 +798,10 @@ func (s *Source) readBatch(ctx context.Context, t *task) (adapters.Batch, error)
 
 func (s *Source) readRaw(t *task) []adapters.Message {
 	b, err := io.ReadAll(io.LimitReader(t.f, s.o.MaxRawBytes+1))
+	if errors.Is(err, adapters.ErrNotConnected) {
+		t.interrupted = err
+		return nil
+	}
 	if err == nil && int64(len(b)) > s.o.MaxRawBytes {
 		err = fmt.Errorf("file grew past max_raw_bytes (%d) of codec none", s.o.MaxRawBytes)
 	}
@@ -639,6 +826,13 @@ func (s *Source) decode(t *task) (msgs []adapters.Message, eof bool) {
 	now := time.Now()
 	for len(msgs) < s.o.BatchSize {
 		rec, err := t.dec.Decode()
+		if lost := t.connLost(err); lost != nil {
+			// Whatever the decoder made of the failed read (a short last
+			// record, an end of input), nothing decoded since is trusted:
+			// the file is read again from t.pos.
+			t.interrupted = lost
+			return msgs, true
+		}
 		if err == io.EOF {
 			return msgs, true
 		}

@@ -27,10 +27,35 @@ const (
 	IfExistsRenameNew = "rename_new"
 	// IfExistsOverwrite replaces the existing file atomically.
 	IfExistsOverwrite = "overwrite"
+	// IfExistsFail publishes a file only under its own name: while the
+	// name exists, publishing fails with an error wrapping fs.ErrExist and
+	// the data waits in its temp file, published (before any new write)
+	// once the name is free. Atomic with a WriteFS that is a
+	// NoReplaceRenamer; otherwise a Stat precedes the rename.
+	IfExistsFail = "fail"
+	// IfExistsAppend appends a file's content to the existing file of the
+	// same name (a file that does not exist yet is published by rename).
+	// It is not atomic: a receiver may see part of an append, and a crash
+	// during an append repeats what was appended of it. The codec's header
+	// is left out when the file exists when the temp file is created.
+	IfExistsAppend = "append"
 )
 
-// IfExistsModes lists the if_exists policies, for Spec enums.
+// IfExistsModes lists the if_exists policies every file-like sink offers,
+// for Spec enums (SinkFields).
 var IfExistsModes = []string{IfExistsRenameNew, IfExistsOverwrite}
+
+// IfExistsMoreModes lists the policies a sink may offer beyond
+// IfExistsModes; the Writer implements them all.
+var IfExistsMoreModes = []string{IfExistsFail, IfExistsAppend}
+
+// NoReplaceRenamer is an optional capability of a WriteFS whose rename can
+// refuse to replace: RenameNoReplace renames oldname to newname atomically
+// and fails, with an error wrapping fs.ErrExist, when newname exists. SFTP's
+// own rename request does that.
+type NoReplaceRenamer interface {
+	RenameNoReplace(oldname, newname string) error
+}
 
 // WriterOptions configure a Writer.
 type WriterOptions struct {
@@ -111,6 +136,7 @@ type outFile struct {
 	final, temp string
 	f           WriteFile
 	enc         adapters.Encoder
+	encOpts     adapters.EncoderOptions
 	stage       bytes.Buffer // encoded, not yet written
 	written     int64        // bytes written to f
 	committed   int64        // durable and recorded
@@ -129,8 +155,10 @@ func NewWriter(o WriterOptions) (*Writer, error) {
 	if o.IfExists == "" {
 		o.IfExists = IfExistsRenameNew
 	}
-	if o.IfExists != IfExistsRenameNew && o.IfExists != IfExistsOverwrite {
-		return nil, fmt.Errorf("unknown if_exists %q (known: %s)", o.IfExists, strings.Join(IfExistsModes, ", "))
+	switch o.IfExists {
+	case IfExistsRenameNew, IfExistsOverwrite, IfExistsFail, IfExistsAppend:
+	default:
+		return nil, fmt.Errorf("unknown if_exists %q (known: %s)", o.IfExists, strings.Join(append(IfExistsModes, IfExistsMoreModes...), ", "))
 	}
 	log := o.Resources.Logger
 	if log == nil {
@@ -301,6 +329,58 @@ func (w *Writer) recoverTemp(ctx context.Context, temp string, e tmpEntry) error
 	return w.forget(ctx, temp)
 }
 
+// renameNoReplace renames temp to final unless final exists: then it fails
+// with an error wrapping fs.ErrExist.
+func (w *Writer) renameNoReplace(temp, final string) error {
+	nr, atomic := w.fs.(NoReplaceRenamer)
+	if !atomic {
+		if _, err := w.fs.Stat(final); err == nil {
+			return &existsError{final}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return w.fs.Rename(temp, final)
+	}
+	err := nr.RenameNoReplace(temp, final)
+	if errors.Is(err, fs.ErrExist) {
+		return &existsError{final}
+	}
+	return err
+}
+
+type existsError struct{ name string }
+
+func (e *existsError) Error() string {
+	return "cannot publish " + quote(e.name) + ": the file exists (if_exists: fail)"
+}
+func (e *existsError) Unwrap() error { return fs.ErrExist }
+
+// appendTo appends the content of temp to final, makes it durable and
+// removes temp.
+func (w *Writer) appendTo(temp, final string) error {
+	dst, err := w.fs.OpenWrite(final)
+	if err != nil {
+		return err
+	}
+	src, err := w.fs.Open(temp)
+	if err != nil {
+		dst.Close()
+		return err
+	}
+	_, err = io.Copy(dst, src)
+	src.Close()
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("append to %q: %w", final, err)
+	}
+	return w.fs.Remove(temp)
+}
+
 func (w *Writer) forget(ctx context.Context, temp string) error {
 	return store{w.o.Resources.State}.del(ctx, tmpPrefix+temp)
 }
@@ -308,13 +388,23 @@ func (w *Writer) forget(ctx context.Context, temp string) error {
 // rename publishes temp as final (or the next free name) and makes it
 // durable, with its done marker.
 func (w *Writer) rename(temp, final string) (string, error) {
-	if w.o.IfExists == IfExistsRenameNew {
-		var err error
-		if final, err = freeName(w.fs, final, w.next); err != nil {
-			return "", err
+	var err error
+	switch w.o.IfExists {
+	case IfExistsRenameNew:
+		if final, err = freeName(w.fs, final, w.next); err == nil {
+			err = w.fs.Rename(temp, final)
 		}
+	case IfExistsFail:
+		err = w.renameNoReplace(temp, final)
+	case IfExistsAppend:
+		err = w.renameNoReplace(temp, final)
+		if errors.Is(err, fs.ErrExist) {
+			err = w.appendTo(temp, final)
+		}
+	default:
+		err = w.fs.Rename(temp, final)
 	}
-	if err := w.fs.Rename(temp, final); err != nil {
+	if err != nil {
 		return "", err
 	}
 	if w.o.DoneSuffix != "" {
@@ -463,8 +553,14 @@ func (w *Writer) create(ctx context.Context, final string) (*outFile, error) {
 		return nil, err
 	}
 	of := &outFile{final: final, temp: temp, f: f, opened: time.Now()}
+	if w.o.IfExists == IfExistsAppend {
+		// Appended to an existing file: no second header.
+		if fi, err := w.fs.Stat(final); err == nil && fi.Size() > 0 {
+			of.encOpts.Append = true
+		}
+	}
 	if w.o.Codec != nil {
-		of.enc = w.o.Codec.NewEncoder(&of.stage, adapters.EncoderOptions{})
+		of.enc = w.o.Codec.NewEncoder(&of.stage, of.encOpts)
 	}
 	return of, nil
 }
@@ -491,7 +587,7 @@ func (w *Writer) encode(of *outFile, m *adapters.Message) error {
 		of.stage.Truncate(mark)
 		if of.size() == 0 {
 			// The encoder may believe it wrote a header that was just cut.
-			of.enc = w.o.Codec.NewEncoder(&of.stage, adapters.EncoderOptions{})
+			of.enc = w.o.Codec.NewEncoder(&of.stage, of.encOpts)
 		}
 		return err
 	}
