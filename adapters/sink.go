@@ -17,8 +17,11 @@ type Sink interface {
 	// *BatchError; any other error fails the whole batch. Classify errors
 	// with PermanentError and UnavailableError; unclassified errors are
 	// transient. Write must not modify or retain msgs after it returns.
+	// ctx ends only when the agent stops waiting (the drain timeout): a
+	// Write in progress during an ordinary shutdown is allowed to finish.
 	Write(ctx context.Context, msgs []Message) error
-	// Close flushes and releases every resource. It is idempotent.
+	// Close flushes and releases every resource. It is idempotent: later
+	// calls return nil.
 	Close(ctx context.Context) error
 }
 

@@ -21,7 +21,9 @@ type Source interface {
 	// source is closed, and returns a batch. It returns ErrEndOfInput when
 	// there is nothing more to read (a finite source, or Resources.Once).
 	Read(ctx context.Context) (Batch, error)
-	// Close releases every resource. It is idempotent.
+	// Close releases every resource. It is idempotent: later calls return
+	// nil. It must return promptly and unblock a Read in progress, which
+	// then returns an error (ErrClosed or ctx's).
 	Close(ctx context.Context) error
 }
 
@@ -30,13 +32,18 @@ type Source interface {
 type Batch struct {
 	// Messages of the batch, in source order. The engine takes ownership.
 	Messages []Message
-	// Ack is called exactly once for the batch, from the engine's goroutine:
+	// Ack is called at most once for the batch, from an engine goroutine
+	// other than Read's, so it may run concurrently with the next Read:
 	// with a nil error after every message has been durably enqueued (the
 	// source may now commit the position of the batch), or with the reason
 	// the batch was not enqueued (shutdown, a full queue when ctx ended).
-	// Acks arrive in the order the batches were read. Ack may be nil when the
-	// source keeps no position. An error returned by Ack is logged and stops
-	// the source, which is restarted.
+	// Acks arrive in the order the batches were read; an empty batch is
+	// acked at once. Ack may be nil when the source keeps no position. An
+	// error returned by Ack is logged and stops the source, which is
+	// restarted; the batches read after it are not acked. A batch that was
+	// never acked with nil (the pipeline stopped first, or an earlier Ack
+	// failed) was not committed: a source re-created with the same State
+	// must read it again, with the same message IDs.
 	Ack func(ctx context.Context, err error) error
 }
 
