@@ -467,7 +467,7 @@ func runNATS(c config, r *result) error {
 		if err != nil {
 			return nil, err
 		}
-		pjs, err := pc.JetStream(nats.PublishAsyncMaxPending(2*c.Inflight))
+		pjs, err := pc.JetStream(nats.PublishAsyncMaxPending(2 * c.Inflight))
 		if err != nil {
 			return nil, err
 		}
