@@ -7,30 +7,52 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
 
-// keyBuf is reusable scratch for sorting object keys; appendJSON takes one
-// so that an encoder sorts without allocating. It may be nil.
-type keyBuf struct{ keys [][]string }
+// keyBuf is reusable scratch for sorting object fields; appendJSON takes
+// one so that an encoder sorts without allocating. It may be nil.
+type keyBuf struct{ fields [][]field }
 
-func (k *keyBuf) get(depth int) []string {
-	if k == nil {
-		return nil
-	}
-	for len(k.keys) <= depth {
-		k.keys = append(k.keys, nil)
-	}
-	return k.keys[depth][:0]
+type field struct {
+	k string
+	v any
 }
 
-func (k *keyBuf) put(depth int, s []string) {
-	if k != nil {
-		clear(s)
-		k.keys[depth] = s[:0]
+// sorted returns the fields of m in key order, in scratch for depth.
+func (kb *keyBuf) sorted(m map[string]any, depth int) []field {
+	var fs []field
+	if kb != nil {
+		for len(kb.fields) <= depth {
+			kb.fields = append(kb.fields, nil)
+		}
+		fs = kb.fields[depth][:0]
+	}
+	for k, v := range m {
+		fs = append(fs, field{k, v})
+	}
+	if len(fs) <= 16 {
+		// Insertion sort: fewer comparisons and no overhead for records.
+		for i := 1; i < len(fs); i++ {
+			for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
+				fs[j], fs[j-1] = fs[j-1], fs[j]
+			}
+		}
+	} else {
+		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	}
+	return fs
+}
+
+// release clears the scratch of depth so that it holds no values.
+func (kb *keyBuf) release(fs []field, depth int) {
+	if kb != nil {
+		clear(fs)
+		kb.fields[depth] = fs[:0]
 	}
 }
 
@@ -62,7 +84,7 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 	case float64:
 		n := len(b)
 		b, err := appendFloat(b, x)
-		if err == nil && bytes.IndexAny(b[n:], ".e") < 0 {
+		if err == nil && !bytes.ContainsAny(b[n:], ".e") {
 			b = append(b, ".0"...) // stays a float when read back
 		}
 		return b, err
@@ -83,25 +105,21 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 		b = base64.StdEncoding.AppendEncode(b, x)
 		return append(b, '"'), nil
 	case map[string]any:
-		keys := kb.get(depth)
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
+		fs := kb.sorted(x, depth)
 		b = append(b, '{')
 		var err error
-		for i, k := range keys {
+		for i, f := range fs {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = appendJSONString(b, f.k)
 			b = append(b, ':')
-			if b, err = appendJSONDepth(b, x[k], kb, depth+1); err != nil {
-				kb.put(depth, keys)
-				return b, fmt.Errorf("field %q: %w", k, err)
+			if b, err = appendJSONDepth(b, f.v, kb, depth+1); err != nil {
+				kb.release(fs, depth)
+				return b, fmt.Errorf("field %q: %w", f.k, err)
 			}
 		}
-		kb.put(depth, keys)
+		kb.release(fs, depth)
 		return append(b, '}'), nil
 	case []any:
 		b = append(b, '[')

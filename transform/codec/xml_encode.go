@@ -3,7 +3,6 @@ package codec
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -99,17 +98,14 @@ func (e *xmlEncoder) element(b []byte, name string, v any, depth int) ([]byte, e
 // object appends an element from a map: prefixed keys as attributes, the
 // text key as text, other keys as children, each group in key order.
 func (e *xmlEncoder) object(b []byte, name string, m map[string]any, depth int) ([]byte, error) {
-	keys := e.keys.get(depth)
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	defer e.keys.put(depth, keys)
+	fs := e.keys.sorted(m, depth)
+	defer e.keys.release(fs, depth)
 	b = append(b, '<')
 	b = append(b, name...)
 	p := e.c.attrPrefix
 	var err error
-	for _, k := range keys {
+	for _, f := range fs {
+		k := f.k
 		if p == "" || !strings.HasPrefix(k, p) {
 			continue
 		}
@@ -120,7 +116,7 @@ func (e *xmlEncoder) object(b []byte, name string, m map[string]any, depth int) 
 		b = append(b, ' ')
 		b = append(b, an...)
 		b = append(b, `="`...)
-		if e.text, err = appendText(e.text[:0], m[k]); err != nil {
+		if e.text, err = appendText(e.text[:0], f.v); err != nil {
 			return b, fmt.Errorf("field %q: %w", k, err)
 		}
 		if b, err = appendXMLEscaped(b, e.text, true); err != nil {
@@ -137,11 +133,11 @@ func (e *xmlEncoder) object(b []byte, name string, m map[string]any, depth int) 
 			return b, fmt.Errorf("field %q: %w", e.c.textKey, err)
 		}
 	}
-	for _, k := range keys {
-		if k == e.c.textKey || (p != "" && strings.HasPrefix(k, p)) {
+	for _, f := range fs {
+		if f.k == e.c.textKey || (p != "" && strings.HasPrefix(f.k, p)) {
 			continue
 		}
-		if b, err = e.element(b, k, m[k], depth+1); err != nil {
+		if b, err = e.element(b, f.k, f.v, depth+1); err != nil {
 			return b, err
 		}
 	}
