@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/codepage"
+	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
 )
 
 // options shared by decoding and encoding values.
@@ -92,6 +93,7 @@ type reader struct {
 	text   []byte
 	spans  []span
 	big    big.Int
+	cache  *recvalue.Cache
 }
 
 // span is a string value waiting for its bytes in reader.text.
@@ -101,10 +103,12 @@ type span struct {
 	key        string
 	idx        int
 	start, end int
+	raw        []byte // the field's bytes, for the cache (nil: not cached)
+	cacheIdx   int
 }
 
 func newReader(l *layout, o *valueOptions) *reader {
-	return &reader{l: l, o: o, counts: make([]int64, l.slots)}
+	return &reader{l: l, o: o, counts: make([]int64, l.slots), cache: recvalue.NewCache(l.cached)}
 }
 
 // record decodes one record from data and returns it with the number of
@@ -120,10 +124,14 @@ func (r *reader) record(data []byte) (adapters.Record, int, error) {
 		// All strings of the record share one allocation.
 		all := string(r.text)
 		for _, s := range r.spans {
+			v := any(all[s.start:s.end])
 			if s.rec != nil {
-				s.rec[s.key] = all[s.start:s.end]
+				s.rec[s.key] = v
 			} else {
-				s.arr[s.idx] = all[s.start:s.end]
+				s.arr[s.idx] = v
+			}
+			if s.raw != nil {
+				r.cache.Put(s.cacheIdx, s.raw, v)
 			}
 		}
 	}
@@ -211,6 +219,18 @@ func (r *reader) alnum(ch *node, data []byte, pos int, rec adapters.Record, arr 
 		return 0, &shortError{need: end, have: len(data), name: ch.name}
 	}
 	b := data[pos:end]
+	var raw []byte
+	if ch.cacheIdx >= 0 {
+		if v, ok := r.cache.Get(ch.cacheIdx, b); ok {
+			if rec != nil {
+				rec[ch.key] = v
+			} else {
+				arr[idx] = v
+			}
+			return end, nil
+		}
+		raw = b
+	}
 	sp, tr := r.o.space, r.o.trim
 	if tr != trimNone {
 		i, j := 0, len(b)
@@ -228,7 +248,7 @@ func (r *reader) alnum(ch *node, data []byte, pos int, rec adapters.Record, arr 
 	}
 	start := len(r.text)
 	r.text = r.o.table.AppendDecode(r.text, b)
-	r.spans = append(r.spans, span{rec: rec, arr: arr, key: ch.key, idx: idx, start: start, end: len(r.text)})
+	r.spans = append(r.spans, span{rec: rec, arr: arr, key: ch.key, idx: idx, start: start, end: len(r.text), raw: raw, cacheIdx: ch.cacheIdx})
 	return end, nil
 }
 
@@ -255,12 +275,22 @@ func (r *reader) one(ch *node, data []byte, pos int, keep bool) (any, int, error
 	if !keep && ch.counterSlot < 0 {
 		return nil, end, nil
 	}
-	v, err := r.value(ch, data[pos:end])
-	if err != nil {
-		if !ch.lenient || ch.counterSlot >= 0 {
+	raw := data[pos:end]
+	v, hit := any(nil), false
+	if ch.cacheIdx >= 0 {
+		v, hit = r.cache.Get(ch.cacheIdx, raw)
+	}
+	if !hit {
+		var err error
+		v, err = r.value(ch, raw)
+		switch {
+		case err == nil && ch.cacheIdx >= 0:
+			r.cache.Put(ch.cacheIdx, raw, v)
+		case err != nil && (!ch.lenient || ch.counterSlot >= 0):
 			return nil, 0, &fieldError{path: []string{}, off: pos, err: err}
+		case err != nil:
+			v = nil // one view of a REDEFINES set: the bytes are for another view
 		}
-		v = nil // one view of a REDEFINES set: the bytes are for another view
 	}
 	if ch.counterSlot >= 0 {
 		n, ok := v.(int64)

@@ -3,6 +3,8 @@ package copybook
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
 )
 
 type kind int
@@ -46,6 +48,7 @@ type node struct {
 	comp5                     bool
 	justRight                 bool
 	asDecimal                 bool // value is a decimal.Decimal, not an int64
+	cacheIdx                  int  // slot in the reader's value cache, or -1
 }
 
 // layout is a compiled record.
@@ -55,6 +58,7 @@ type layout struct {
 	maxSize int
 	static  bool
 	slots   int // DEPENDING ON counters
+	cached  int // elementary items small enough for the value cache
 }
 
 // maxRecord bounds the size of a record.
@@ -70,6 +74,7 @@ type compiler struct {
 	offset      int  // static offset while compiling, for SYNCHRONIZED
 	known       bool // offset is known statically
 	inOccurs    int
+	cached      int
 }
 
 func (c *compiler) errorf(line int, format string, args ...any) error {
@@ -97,7 +102,7 @@ func compile(file string, root *item, keepFillers bool) (*layout, error) {
 	if err := c.resolveDepends(); err != nil {
 		return nil, err
 	}
-	l := &layout{root: n, name: root.name, maxSize: n.size, static: n.static, slots: c.slots}
+	l := &layout{root: n, name: root.name, maxSize: n.size, static: n.static, slots: c.slots, cached: c.cached}
 	n.area = n.size
 	if l.maxSize == 0 {
 		return nil, c.errorf(root.line, "record %s has no storage", root.describe())
@@ -309,6 +314,11 @@ func (c *compiler) elementary(it *item, n *node, inh inherited) error {
 		c.offset += n.align
 	}
 	c.offset += n.size
+	n.cacheIdx = -1
+	if n.size <= recvalue.MaxCached {
+		n.cacheIdx = c.cached
+		c.cached++
+	}
 	return nil
 }
 

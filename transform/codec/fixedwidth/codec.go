@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/framing"
+	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
 )
 
 // codec is immutable after newCodec and shared by its decoders and encoders.
@@ -75,6 +76,7 @@ func newCodec(conf *adapters.Config) (adapters.Codec, error) {
 	}
 	for i := range c.types {
 		rt := &c.types[i]
+		rt.index = i
 		rt.size = max(fieldsEnd(rt.fields), rt.mOff+len(rt.mValue))
 		if c.recLen > 0 {
 			rt.size = c.recLen
@@ -137,7 +139,7 @@ func (c *codec) framing() framing.Options {
 
 // NewDecoder implements adapters.Codec.
 func (c *codec) NewDecoder(r io.Reader) adapters.Decoder {
-	return &decoder{c: c, rd: framing.NewReader(r, c.framing())}
+	return &decoder{c: c, rd: framing.NewReader(r, c.framing()), caches: make([]*recvalue.Cache, len(c.types))}
 }
 
 // NewEncoder implements adapters.Codec.
@@ -188,11 +190,14 @@ type decoder struct {
 	scratch []byte
 	text    []byte
 	spans   []span
+	caches  []*recvalue.Cache // per record type: the last value of each field
 }
 
 type span struct {
 	name       string
 	start, end int
+	raw        []byte // the field's bytes, for the cache
+	field      int    // index of the field in the cache, or -1
 }
 
 // SetStart implements adapters.ReaderAtOffset.
@@ -238,6 +243,11 @@ func (d *decoder) Decode() (adapters.Record, error) {
 	if d.c.typeField != "" {
 		out[d.c.typeField] = rt.name
 	}
+	cache := d.caches[rt.index]
+	if cache == nil {
+		cache = recvalue.NewCache(len(rt.fields))
+		d.caches[rt.index] = cache
+	}
 	// String fields share one allocation: their text is gathered in
 	// d.text and cut from a single string at the end.
 	text, spans := d.text[:0], d.spans[:0]
@@ -247,10 +257,21 @@ func (d *decoder) Decode() (adapters.Record, error) {
 		if f.off < len(raw) {
 			b = raw[f.off:min(f.off+f.len, len(raw))]
 		}
+		cached := len(b) <= recvalue.MaxCached
+		if cached {
+			if v, ok := cache.Get(i, b); ok {
+				out[f.name] = v
+				continue
+			}
+		}
 		if f.kind == kString {
 			start := len(text)
 			text = f.appendString(d.c.cs, text, b)
-			spans = append(spans, span{f.name, start, len(text)})
+			sp := span{name: f.name, start: start, end: len(text), field: -1}
+			if cached {
+				sp.raw, sp.field = b, i
+			}
+			spans = append(spans, sp)
 			continue
 		}
 		v, err := f.decode(d.c.cs, b, &d.scratch)
@@ -258,11 +279,18 @@ func (d *decoder) Decode() (adapters.Record, error) {
 			d.text, d.spans = text, spans
 			return nil, d.fail(fmt.Errorf("field %s (bytes %d-%d, %q): %w", f.name, f.off+1, f.off+f.len, d.c.cs.decodeString(b, &d.scratch), err))
 		}
+		if cached {
+			cache.Put(i, b, v)
+		}
 		out[f.name] = v
 	}
 	all := string(text)
 	for _, sp := range spans {
-		out[sp.name] = all[sp.start:sp.end]
+		v := any(all[sp.start:sp.end])
+		out[sp.name] = v
+		if sp.field >= 0 {
+			cache.Put(sp.field, sp.raw, v)
+		}
 	}
 	d.text, d.spans = text, spans
 	return out, nil

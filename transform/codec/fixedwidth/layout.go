@@ -123,6 +123,7 @@ type recordType struct {
 	mValue []byte // encoded, padded to its length
 	fields []field
 	size   int // bytes the encoder writes
+	index  int // position in codec.types
 }
 
 func kindOf(s string) kind {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,5 +124,28 @@ func Golden(t testing.TB, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// CPUTime returns the CPU time the process has used (user and system, all
+// threads). Benchmarks report throughput per CPU second with it, a figure
+// that other load on a shared machine disturbs less than wall time.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ReportThroughput adds records/s and, per CPU second, MB/cpu-s and
+// records/cpu-s to a benchmark that processed records records of size
+// bytes in each of b.N iterations since cpuStart.
+func ReportThroughput(b *testing.B, records, size int64, cpuStart time.Duration) {
+	n := float64(b.N)
+	b.ReportMetric(float64(records)*n/b.Elapsed().Seconds(), "records/s")
+	if cpu := (CPUTime() - cpuStart).Seconds(); cpu > 0 {
+		b.ReportMetric(float64(size)*n/cpu/1e6, "MB/cpu-s")
+		b.ReportMetric(float64(records)*n/cpu, "records/cpu-s")
 	}
 }
