@@ -250,7 +250,12 @@ func (q *memQueue) trimLocked() {
 	for i := 0; i < n; i++ {
 		q.bytes -= q.entries[i].size
 	}
-	q.entries = append(q.entries[:0:0], q.entries[n:]...)
+	// Re-slice rather than copy: copying the rest on every ack made a long
+	// queue quadratic. The dropped entries are cleared so their messages can
+	// be collected; append reallocates (copying live entries only) as the
+	// array's end is reached.
+	clear(q.entries[:n])
+	q.entries = q.entries[n:]
 	q.base = low
 	q.broadcastLocked()
 }

@@ -315,6 +315,34 @@ func (r *Runtime) Status() map[string]string {
 	return out
 }
 
+// Healthy reports whether a component state from Status means the component
+// works: "running", or "finished" for a source that reached its end.
+func Healthy(state string) bool { return state == "running" || state == "finished" }
+
+// NotReady returns the sources and sinks ("source/NAME", "sink/NAME") that
+// are not Healthy, with their state; one that has not reported a state yet
+// is "starting". An empty map means the pipeline is ready.
+func (r *Runtime) NotReady() map[string]string {
+	st := r.Status()
+	out := map[string]string{}
+	check := func(component string) {
+		s, ok := st[component]
+		if !ok {
+			s = "starting"
+		}
+		if !Healthy(s) {
+			out[component] = s
+		}
+	}
+	for _, s := range r.p.Sources {
+		check("source/" + s.Name)
+	}
+	for _, s := range r.p.Sinks {
+		check("sink/" + s.Name)
+	}
+	return out
+}
+
 func (r *Runtime) setStatus(component, state string) {
 	r.mu.Lock()
 	r.status[component] = state

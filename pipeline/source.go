@@ -78,6 +78,10 @@ func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
 		case <-ackFailed:
 			r.setStatus(component, "failed: could not commit position")
 			return
+		case <-ctx.Done():
+			// stopping: a source that always has data ready may not look
+			// at ctx in Read, so do not ask it for more
+			return
 		default:
 		}
 		batch, err := src.Read(ctx)

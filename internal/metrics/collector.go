@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // stateCollector reads the running pipelines at scrape time: queue stats
@@ -79,16 +81,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for component, state := range rt.Status() {
 			kind, name, _ := strings.Cut(component, "/")
-			gauge(descs.up, boolFloat(Healthy(state)), p, kind, name)
+			gauge(descs.up, boolFloat(pipeline.Healthy(state)), p, kind, name)
 		}
 		gauge(descs.paused, boolFloat(rt.Paused()), p)
 		gauge(descs.started, float64(rt.Started().UnixNano())/1e9, p)
 	}
 }
-
-// Healthy reports whether a component state from Runtime.Status means the
-// component works: "running", or "finished" for a finite source.
-func Healthy(state string) bool { return state == "running" || state == "finished" }
 
 func boolFloat(b bool) float64 {
 	if b {

@@ -63,7 +63,11 @@ var (
 	closes  = map[string]int{}
 	sinks   = map[string]*Collector{}
 	blockCh = make(chan struct{})
+	healed  atomic.Bool
 )
+
+// Heal makes every kit_sink stop failing, as if its target had been fixed.
+func Heal() { healed.Store(true) }
 
 // Starts returns how many times the source or sink "pipeline/name" was built,
 // that is how many times its pipeline was started.
@@ -113,6 +117,7 @@ func Reset() {
 	closes = map[string]int{}
 	sinks = map[string]*Collector{}
 	blockCh = make(chan struct{})
+	healed.Store(false)
 }
 
 type source struct {
@@ -257,6 +262,12 @@ func (s *sink) Write(ctx context.Context, msgs []adapters.Message) error {
 	}
 	if s.delay > 0 {
 		time.Sleep(s.delay)
+	}
+	if healed.Load() {
+		for _, m := range msgs {
+			s.c.add(m)
+		}
+		return nil
 	}
 	switch s.fail {
 	case "permanent":
