@@ -29,6 +29,7 @@ func testDB(t testing.TB, dsn string) *sql.DB {
 	}
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	cfg.MultiStatements = true
+	cfg.Logger = &mysqldrv.NopLogger{}
 	conn, err := mysqldrv.NewConnector(cfg)
 	if err != nil {
 		t.Fatal(err)
