@@ -84,5 +84,3 @@ func TestConformance(t *testing.T) {
 		})
 	})
 }
-
-
