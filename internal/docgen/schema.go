@@ -113,46 +113,14 @@ func objectSchema(fields []adapters.Field, extra []adapters.Field, extraRequired
 // Every scalar also accepts a ${VAR} reference.
 func Schema() map[string]any {
 	defs := obj{}
-	nameSchema := obj{"type": "string", "pattern": namePattern}
 
-	var srcRefs, srcNames []any
-	for _, n := range adapters.Sources() {
-		spec, _ := adapters.SourceSpec(n)
-		s := objectSchema(spec.Fields, nil, []string{"name", "type"})
-		props := s["properties"].(obj)
-		props["name"] = nameSchema
-		props["type"] = obj{"const": n}
-		s["title"] = "source " + n
-		if spec.Summary != "" {
-			s["description"] = spec.Summary
-		}
-		defs["source."+n] = s
-		srcRefs = append(srcRefs, obj{"$ref": "#/$defs/source." + n})
-		srcNames = append(srcNames, n)
-	}
-	defs["source"] = obj{"type": "object", "required": []any{"name", "type"},
-		"properties": obj{"type": obj{"enum": srcNames}}, "oneOf": srcRefs}
-
-	var sinkRefs, sinkNames []any
-	for _, n := range adapters.Sinks() {
-		spec, _ := adapters.SinkSpec(n)
-		s := objectSchema(spec.Fields, nil, []string{"name", "type"})
-		props := s["properties"].(obj)
-		props["name"] = nameSchema
-		props["type"] = obj{"const": n}
-		props["from"] = obj{"type": "string", "description": EngineFields(Sink)[2].Description}
-		props["workers"] = obj{"type": "integer", "minimum": 1, "maximum": 1024, "default": 1, "description": EngineFields(Sink)[3].Description}
-		props["batch_size"] = obj{"type": "integer", "minimum": 1, "maximum": 100000, "default": 256, "description": EngineFields(Sink)[4].Description}
-		s["title"] = "sink " + n
-		if spec.Summary != "" {
-			s["description"] = spec.Summary
-		}
-		defs["sink."+n] = s
-		sinkRefs = append(sinkRefs, obj{"$ref": "#/$defs/sink." + n})
-		sinkNames = append(sinkNames, n)
-	}
-	defs["sink"] = obj{"type": "object", "required": []any{"name", "type"},
-		"properties": obj{"type": obj{"enum": sinkNames}}, "oneOf": sinkRefs}
+	sinkEngine := EngineFields(Sink)
+	adapterDefs(defs, Source, adapters.Sources(), adapters.SourceSpec, nil)
+	adapterDefs(defs, Sink, adapters.Sinks(), adapters.SinkSpec, obj{
+		"from":       obj{"type": "string", "description": sinkEngine[2].Description},
+		"workers":    obj{"type": "integer", "minimum": 1, "maximum": 1024, "default": 1, "description": sinkEngine[3].Description},
+		"batch_size": obj{"type": "integer", "minimum": 1, "maximum": 100000, "default": 256, "description": sinkEngine[4].Description},
+	})
 
 	codecNames := []any{adapters.NoCodec}
 	codecAlts := []any{
@@ -184,6 +152,9 @@ func Schema() map[string]any {
 			"required": []any{n}, "properties": obj{n: body}, "additionalProperties": false})
 	}
 	defs["stage"] = obj{"type": "object", "minProperties": 1, "maxProperties": 1, "oneOf": stageAlts}
+	if len(stageAlts) == 0 {
+		defs["stage"] = obj{"not": obj{}, "description": "No stage type is registered."}
+	}
 
 	defs["queue"] = objectSchema(pipeline.QueueSpec().Fields, nil, nil)
 	defs["pipeline"] = obj{
@@ -218,6 +189,37 @@ func Schema() map[string]any {
 		},
 		"$defs": defs,
 	}
+}
+
+// adapterDefs adds to defs one closed object per source or sink type, with
+// the engine's keys (name, type, and engine), and a KIND definition that is
+// one of them, chosen by type.
+func adapterDefs(defs obj, k Kind, names []string, spec func(string) (*adapters.Spec, error), engine obj) {
+	var refs, types []any
+	for _, n := range names {
+		sp, _ := spec(n)
+		s := objectSchema(sp.Fields, nil, []string{"name", "type"})
+		props := s["properties"].(obj)
+		props["name"] = obj{"type": "string", "pattern": namePattern}
+		props["type"] = obj{"const": n}
+		for key, v := range engine {
+			props[key] = v
+		}
+		s["title"] = string(k) + " " + n
+		if sp.Summary != "" {
+			s["description"] = sp.Summary
+		}
+		ref := string(k) + "." + n
+		defs[ref] = s
+		refs = append(refs, obj{"$ref": "#/$defs/" + ref})
+		types = append(types, n)
+	}
+	if len(refs) == 0 { // oneOf must not be empty
+		defs[string(k)] = obj{"not": obj{}, "description": "No " + string(k) + " type is registered."}
+		return
+	}
+	defs[string(k)] = obj{"type": "object", "required": []any{"name", "type"},
+		"properties": obj{"type": obj{"enum": types}}, "oneOf": refs}
 }
 
 // jsonValue converts a Go value (a default, an example, a stage schema)
