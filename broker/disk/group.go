@@ -175,6 +175,17 @@ func (g *group) deliverLocked(seq uint64, s *slot, now int64, vt time.Duration) 
 	s.epoch++
 	s.state = sInflight
 	g.inflight++
+	if len(g.touts)-g.thead > 2*g.inflight+4096 {
+		// a long-running delivery holds the front: drop the settled entries
+		// behind it, so the list stays proportional to what is in flight
+		kept := g.touts[:0]
+		for _, t := range g.touts[g.thead:] {
+			if x := g.slotLocked(t.seq); x != nil && x.state == sInflight && x.epoch == t.epoch {
+				kept = append(kept, t)
+			}
+		}
+		g.touts, g.thead = kept, 0
+	}
 	g.touts = append(g.touts, timeout{at: now + int64(vt), seq: seq, epoch: s.epoch})
 	return pick{seq: seq, epoch: s.epoch, attempts: s.attempts}
 }
