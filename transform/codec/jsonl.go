@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 
@@ -78,7 +77,9 @@ func (d *jsonlDecoder) Decode() (adapters.Record, error) {
 		if tooLong {
 			return nil, fail(fmt.Errorf("%w: line longer than max_line_bytes (%d)", ErrLineTooLong, d.c.max))
 		}
-		line = bytes.TrimRight(line, " \t\r\n")
+		for n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t' || line[n-1] == '\r' || line[n-1] == '\n'); n-- {
+			line = line[:n-1]
+		}
 		if len(line) == 0 {
 			continue
 		}

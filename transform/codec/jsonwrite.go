@@ -14,13 +14,35 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// keyBuf is reusable scratch for sorting object fields; appendJSON takes
-// one so that an encoder sorts without allocating. It may be nil.
+// keyBuf is reusable scratch for sorting the fields of large objects;
+// appendJSON takes one so that an encoder sorts without allocating. It may
+// be nil. Objects of up to smallObject fields are sorted in an array on the
+// stack, which also spares the GC write barriers of heap scratch.
 type keyBuf struct{ fields [][]field }
 
 type field struct {
 	k string
 	v any
+}
+
+const smallObject = 16
+
+// sortedFields appends the fields of m to fs and sorts them by key.
+func sortedFields(fs []field, m map[string]any) []field {
+	for k, v := range m {
+		fs = append(fs, field{k, v})
+	}
+	if len(fs) <= smallObject {
+		// Insertion sort: fewer comparisons and no overhead for records.
+		for i := 1; i < len(fs); i++ {
+			for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
+				fs[j], fs[j-1] = fs[j-1], fs[j]
+			}
+		}
+	} else {
+		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	}
+	return fs
 }
 
 // sorted returns the fields of m in key order, in scratch for depth.
@@ -32,20 +54,7 @@ func (kb *keyBuf) sorted(m map[string]any, depth int) []field {
 		}
 		fs = kb.fields[depth][:0]
 	}
-	for k, v := range m {
-		fs = append(fs, field{k, v})
-	}
-	if len(fs) <= 16 {
-		// Insertion sort: fewer comparisons and no overhead for records.
-		for i := 1; i < len(fs); i++ {
-			for j := i; j > 0 && fs[j].k < fs[j-1].k; j-- {
-				fs[j], fs[j-1] = fs[j-1], fs[j]
-			}
-		}
-	} else {
-		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
-	}
-	return fs
+	return sortedFields(fs, m)
 }
 
 // release clears the scratch of depth so that it holds no values.
@@ -105,22 +114,14 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 		b = base64.StdEncoding.AppendEncode(b, x)
 		return append(b, '"'), nil
 	case map[string]any:
-		fs := kb.sorted(x, depth)
-		b = append(b, '{')
-		var err error
-		for i, f := range fs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, f.k)
-			b = append(b, ':')
-			if b, err = appendJSONDepth(b, f.v, kb, depth+1); err != nil {
-				kb.release(fs, depth)
-				return b, fmt.Errorf("field %q: %w", f.k, err)
-			}
+		if len(x) <= smallObject {
+			var arr [smallObject]field
+			return appendJSONObject(b, sortedFields(arr[:0], x), kb, depth)
 		}
+		fs := kb.sorted(x, depth)
+		b, err := appendJSONObject(b, fs, kb, depth)
 		kb.release(fs, depth)
-		return append(b, '}'), nil
+		return b, err
 	case []any:
 		b = append(b, '[')
 		var err error
@@ -139,6 +140,22 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 		return b, fmt.Errorf("%w: %T: %v", ErrUnsupportedValue, v, err)
 	}
 	return append(b, j...), nil
+}
+
+func appendJSONObject(b []byte, fs []field, kb *keyBuf, depth int) ([]byte, error) {
+	b = append(b, '{')
+	var err error
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, f.k)
+		b = append(b, ':')
+		if b, err = appendJSONDepth(b, f.v, kb, depth+1); err != nil {
+			return b, fmt.Errorf("field %q: %w", f.k, err)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 const hexDigits = "0123456789abcdef"
