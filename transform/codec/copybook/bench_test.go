@@ -3,7 +3,6 @@ package copybook
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -73,23 +72,7 @@ func BenchmarkDecode(b *testing.B) {
 			const n = 10000
 			c := newTestCodec(b, benchLayouts[name])
 			input := benchInput(b, c, name, n)
-			b.SetBytes(int64(len(input)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu := codectest.CPUTime()
-			for i := 0; i < b.N; i++ {
-				dec := c.NewDecoder(bytes.NewReader(input))
-				for {
-					_, err := dec.Decode()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			codectest.ReportThroughput(b, n, int64(len(input)), cpu)
+			codectest.BenchDecode(b, c, input, n)
 		})
 	}
 }
@@ -101,23 +84,7 @@ func BenchmarkEncode(b *testing.B) {
 			const n = 10000
 			c := newTestCodec(b, benchLayouts[name])
 			input := benchInput(b, c, name, n)
-			recs := decodeAll(c, input)
-			b.SetBytes(int64(len(input)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu := codectest.CPUTime()
-			for i := 0; i < b.N; i++ {
-				enc := c.NewEncoder(io.Discard, adapters.EncoderOptions{})
-				for _, it := range recs {
-					if err := enc.Encode(it.Record); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := enc.Close(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			codectest.ReportThroughput(b, n, int64(len(input)), cpu)
+			codectest.BenchEncode(b, c, decodeAll(c, input), int64(len(input)))
 		})
 	}
 }

@@ -143,8 +143,7 @@ func (d *decoder) Decode() (adapters.Record, error) {
 	}
 	data, err := d.rd.Next()
 	if err != nil {
-		var te *framing.TruncatedError
-		if errors.As(err, &te) || errors.Is(err, framing.ErrRecordTooLong) {
+		if framing.IsRecordError(err) {
 			d.rec++
 			return nil, d.fail(err)
 		}

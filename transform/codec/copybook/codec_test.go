@@ -8,16 +8,10 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/codectest"
-	"go.yaml.in/yaml/v3"
 )
 
 func buildCodec(yamlText, file string) (adapters.Codec, error) {
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(yamlText), &raw); err != nil {
-		return nil, err
-	}
-	raw["type"] = Name
-	return adapters.NewCodec(raw, adapters.DecodeOptions{File: file, Path: "codec"})
+	return codectest.Build(Name, yamlText, file)
 }
 
 func newTestCodec(t testing.TB, yamlText string) adapters.Codec {
@@ -81,34 +75,19 @@ func TestRoundTrip(t *testing.T) {
 	for _, gc := range goldenCases(t) {
 		t.Run(filepath.Base(gc.dir), func(t *testing.T) {
 			first := decodeAll(gc.codec, gc.input)
-			var out bytes.Buffer
-			enc := gc.codec.NewEncoder(&out, adapters.EncoderOptions{})
-			var want []codectest.Item
 			var wantBytes []byte // the input bytes of the good records
 			var start int64
 			for _, it := range first {
-				if it.Err != nil {
-					start = it.Offset
-					continue
+				if it.Err == nil {
+					wantBytes = append(wantBytes, gc.input[start:it.Offset]...)
 				}
-				wantBytes = append(wantBytes, gc.input[start:it.Offset]...)
 				start = it.Offset
-				if err := enc.Encode(it.Record); err != nil {
-					t.Fatalf("encode %v: %v", it.Record, err)
-				}
-				want = append(want, codectest.Item{Record: it.Record})
 			}
-			if err := enc.Close(); err != nil {
-				t.Fatal(err)
-			}
+			out, second, want := codectest.RoundTrip(t, gc.codec, first, nil)
 			// Binary formats come back byte for byte (text lines may have
 			// been short or ended with CRLF).
-			if gc.codec.(*codec).format != fmtText && !bytes.Equal(out.Bytes(), wantBytes) {
-				t.Errorf("encoded bytes differ from the input\n got % X\nwant % X", out.Bytes(), wantBytes)
-			}
-			second := decodeAll(gc.codec, out.Bytes())
-			for i := range second {
-				second[i].Rec, second[i].Line, second[i].Offset = 0, 0, 0
+			if gc.codec.(*codec).format != fmtText && !bytes.Equal(out, wantBytes) {
+				t.Errorf("encoded bytes differ from the input\n got % X\nwant % X", out, wantBytes)
 			}
 			if g, w := codectest.Render(second), codectest.Render(want); !bytes.Equal(g, w) {
 				t.Errorf("round trip differs\n--- got\n%s--- want\n%s", g, w)

@@ -8,7 +8,6 @@ package fixedwidth
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 
@@ -223,8 +222,7 @@ func (d *decoder) fail(err error) error {
 func (d *decoder) Decode() (adapters.Record, error) {
 	raw, err := d.rd.Next()
 	if err != nil {
-		var te *framing.TruncatedError
-		if errors.As(err, &te) || errors.Is(err, framing.ErrRecordTooLong) {
+		if framing.IsRecordError(err) {
 			d.rec++
 			return nil, d.fail(err)
 		}

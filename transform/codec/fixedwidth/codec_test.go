@@ -13,7 +13,6 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/codectest"
-	"go.yaml.in/yaml/v3"
 )
 
 func newTestCodec(t testing.TB, yamlText string) adapters.Codec {
@@ -26,36 +25,11 @@ func newTestCodec(t testing.TB, yamlText string) adapters.Codec {
 }
 
 func buildCodec(yamlText, file string) (adapters.Codec, error) {
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(yamlText), &raw); err != nil {
-		return nil, err
-	}
-	if _, ok := raw["type"]; !ok {
-		raw["type"] = Name
-	}
-	return adapters.NewCodec(raw, adapters.DecodeOptions{File: file, Path: "codec"})
+	return codectest.Build(Name, yamlText, file)
 }
 
 func decodeAll(c adapters.Codec, input []byte) []codectest.Item {
 	return codectest.DecodeAll(c.NewDecoder(bytes.NewReader(input)), 10000)
-}
-
-func encodeAll(t testing.TB, c adapters.Codec, items []codectest.Item) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	enc := c.NewEncoder(&out, adapters.EncoderOptions{})
-	for _, it := range items {
-		if it.Err != nil {
-			continue
-		}
-		if err := enc.Encode(it.Record); err != nil {
-			t.Fatalf("encode %v: %v", it.Record, err)
-		}
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 func goldenDirs(t *testing.T) []string {
@@ -77,16 +51,22 @@ func readInput(t *testing.T, dir string) []byte {
 	return nil
 }
 
+// goldenCodec builds the codec of a golden case from its codec.yaml.
+func goldenCodec(t *testing.T, dir string) adapters.Codec {
+	t.Helper()
+	conf, err := os.ReadFile(filepath.Join(dir, "codec.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTestCodec(t, string(conf))
+}
+
 // TestGolden decodes each testdata/golden/*/input with its codec.yaml and
 // compares the records and errors with want.jsonl.
 func TestGolden(t *testing.T) {
 	for _, dir := range goldenDirs(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			conf, err := os.ReadFile(filepath.Join(dir, "codec.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := newTestCodec(t, string(conf))
+			c := goldenCodec(t, dir)
 			got := codectest.Render(decodeAll(c, readInput(t, dir)))
 			codectest.Golden(t, filepath.Join(dir, "want.jsonl"), got)
 		})
@@ -98,24 +78,9 @@ func TestGolden(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	for _, dir := range goldenDirs(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			conf, err := os.ReadFile(filepath.Join(dir, "codec.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := newTestCodec(t, string(conf))
-			first := decodeAll(c, readInput(t, dir))
-			encoded := encodeAll(t, c, first)
-			second := decodeAll(c, encoded)
-			var want []codectest.Item
-			for _, it := range first {
-				if it.Err == nil {
-					want = append(want, codectest.Item{Record: it.Record})
-				}
-			}
-			for i := range second {
-				second[i].Rec, second[i].Line, second[i].Offset = 0, 0, 0
-			}
-			if g, w := codectest.Render(second), codectest.Render(want); !bytes.Equal(g, w) {
+			c := goldenCodec(t, dir)
+			encoded, again, want := codectest.RoundTrip(t, c, decodeAll(c, readInput(t, dir)), nil)
+			if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
 				t.Errorf("round trip differs\n--- got\n%s--- want\n%s--- encoded\n%q", g, w, encoded)
 			}
 		})

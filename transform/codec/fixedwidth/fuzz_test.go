@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/adapters"
+
 	"github.com/sluicehq/sluice/transform/codec/copybook/codectest"
 )
 
@@ -47,36 +48,10 @@ func FuzzFixedWidthDecode(f *testing.F) {
 		}
 		c, input := codecs[int(data[0])%len(codecs)], data[1:]
 		items := decodeAll(c, input)
-		var last int64
-		for _, it := range items {
-			if it.Offset < last || it.Offset > int64(len(input)) {
-				t.Fatalf("offset %d after %d (input %d bytes)", it.Offset, last, len(input))
-			}
-			last = it.Offset
-		}
+		codectest.CheckOffsets(t, items, len(input))
 		// Whatever decoded must encode, and decode to the same records.
-		var out bytes.Buffer
-		enc := c.NewEncoder(&out, adapters.EncoderOptions{})
-		var want []codectest.Item
-		for _, it := range items {
-			if it.Err != nil {
-				continue
-			}
-			if err := enc.Encode(it.Record); err != nil {
-				if data[0]%2 == 0 {
-					continue // UTF-8 repairs invalid bytes, which may then not fit
-				}
-				t.Fatalf("encode %v: %v", it.Record, err)
-			}
-			want = append(want, codectest.Item{Record: it.Record})
-		}
-		if err := enc.Close(); err != nil {
-			t.Fatal(err)
-		}
-		again := decodeAll(c, out.Bytes())
-		for i := range again {
-			again[i].Rec, again[i].Line, again[i].Offset = 0, 0, 0
-		}
+		isUTF8 := data[0]%2 == 0 // UTF-8 repairs invalid bytes, which may then not fit
+		_, again, want := codectest.RoundTrip(t, c, items, func(error) bool { return isUTF8 })
 		if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
 			t.Fatalf("round trip differs\n--- got\n%s--- want\n%s", g, w)
 		}

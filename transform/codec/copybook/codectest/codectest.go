@@ -18,6 +18,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/sluicehq/sluice/adapters"
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -147,5 +148,105 @@ func ReportThroughput(b *testing.B, records, size int64, cpuStart time.Duration)
 	if cpu := (CPUTime() - cpuStart).Seconds(); cpu > 0 {
 		b.ReportMetric(float64(size)*n/cpu/1e6, "MB/cpu-s")
 		b.ReportMetric(float64(records)*n/cpu, "records/cpu-s")
+	}
+}
+
+// Build decodes a codec configuration written in YAML (without the type
+// key) for the codec typ, as a pipeline file named file would hold it.
+func Build(typ, yamlText, file string) (adapters.Codec, error) {
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte(yamlText), &raw); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		raw = map[string]any{}
+	}
+	raw["type"] = typ
+	return adapters.NewCodec(raw, adapters.DecodeOptions{File: file, Path: "codec"})
+}
+
+// BenchDecode decodes input, which holds records records, b.N times and
+// reports its throughput.
+func BenchDecode(b *testing.B, c adapters.Codec, input []byte, records int64) {
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := CPUTime()
+	for i := 0; i < b.N; i++ {
+		dec := c.NewDecoder(bytes.NewReader(input))
+		for {
+			_, err := dec.Decode()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ReportThroughput(b, records, int64(len(input)), cpu)
+}
+
+// BenchEncode encodes recs b.N times; size is the bytes they take.
+func BenchEncode(b *testing.B, c adapters.Codec, recs []Item, size int64) {
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := CPUTime()
+	for i := 0; i < b.N; i++ {
+		enc := c.NewEncoder(io.Discard, adapters.EncoderOptions{})
+		for _, it := range recs {
+			if err := enc.Encode(it.Record); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := enc.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ReportThroughput(b, int64(len(recs)), size, cpu)
+}
+
+// RoundTrip encodes the records among items (skipping errors) and decodes
+// the output again. It returns the output, the records decoded from it and
+// the records that were encoded, both without positions, for comparison.
+// An encoding error fails the test unless tolerate returns true for it;
+// such records are left out.
+func RoundTrip(t testing.TB, c adapters.Codec, items []Item, tolerate func(error) bool) (out []byte, again, want []Item) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := c.NewEncoder(&buf, adapters.EncoderOptions{})
+	for _, it := range items {
+		if it.Err != nil {
+			continue
+		}
+		if err := enc.Encode(it.Record); err != nil {
+			if tolerate != nil && tolerate(err) {
+				continue
+			}
+			t.Fatalf("encode %v: %v", it.Record, err)
+		}
+		want = append(want, Item{Record: it.Record})
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again = DecodeAll(c.NewDecoder(bytes.NewReader(buf.Bytes())), len(want)+10)
+	for i := range again {
+		again[i].Rec, again[i].Line, again[i].Offset = 0, 0, 0
+	}
+	return buf.Bytes(), again, want
+}
+
+// CheckOffsets fails the test unless the items' offsets never go back and
+// stay within an input of n bytes.
+func CheckOffsets(t testing.TB, items []Item, n int) {
+	t.Helper()
+	var last int64
+	for _, it := range items {
+		if it.Offset < last || it.Offset > int64(n) {
+			t.Fatalf("offset %d after %d (input %d bytes)", it.Offset, last, n)
+		}
+		last = it.Offset
 	}
 }

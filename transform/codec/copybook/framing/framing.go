@@ -162,20 +162,36 @@ func (rd *Reader) Next() ([]byte, error) {
 
 func (rd *Reader) take(n int) ([]byte, error) {
 	rd.start = rd.offset
-	if !rd.fill(n) {
-		got := rd.w - rd.r
-		if got == 0 {
-			return nil, rd.readErr()
-		}
-		if rd.err != io.EOF {
-			return nil, rd.err
-		}
-		rd.consume(got)
-		return nil, &TruncatedError{Want: n, Got: got}
+	if err := rd.need(n); err != nil {
+		return nil, err
 	}
 	rec := rd.buf[rd.r : rd.r+n]
 	rd.consume(n)
 	return rec, nil
+}
+
+// need buffers n bytes. When the input ends first it consumes the rest and
+// returns a *TruncatedError, or io.EOF when nothing was left.
+func (rd *Reader) need(n int) error {
+	if rd.fill(n) {
+		return nil
+	}
+	got := rd.w - rd.r
+	if got == 0 {
+		return rd.readErr()
+	}
+	if rd.err != io.EOF {
+		return rd.err
+	}
+	rd.consume(got)
+	return &TruncatedError{Want: n, Got: got}
+}
+
+// IsRecordError reports whether an error of Next concerns one record only
+// (a truncated record, a line too long), so that reading may go on.
+func IsRecordError(err error) bool {
+	var te *TruncatedError
+	return errors.As(err, &te) || errors.Is(err, ErrRecordTooLong)
 }
 
 func (rd *Reader) consume(n int) {
@@ -272,16 +288,8 @@ func (e *CorruptRDWError) Error() string {
 
 func (rd *Reader) nextRDW() ([]byte, error) {
 	rd.start = rd.offset
-	if !rd.fill(4) {
-		got := rd.w - rd.r
-		if got == 0 {
-			return nil, rd.readErr()
-		}
-		if rd.err != io.EOF {
-			return nil, rd.err
-		}
-		rd.consume(got)
-		return nil, &TruncatedError{Want: 4, Got: got}
+	if err := rd.need(4); err != nil {
+		return nil, err
 	}
 	var h [4]byte
 	copy(h[:], rd.buf[rd.r:rd.r+4])
@@ -289,13 +297,8 @@ func (rd *Reader) nextRDW() ([]byte, error) {
 	if !ok {
 		return nil, &CorruptRDWError{Offset: rd.offset, Header: h}
 	}
-	if !rd.fill(n) {
-		got := rd.w - rd.r
-		if rd.err != io.EOF {
-			return nil, rd.err
-		}
-		rd.consume(got)
-		return nil, &TruncatedError{Want: n, Got: got}
+	if err := rd.need(n); err != nil {
+		return nil, err
 	}
 	rec := rd.buf[rd.r+4 : rd.r+n]
 	rd.consume(n)
