@@ -320,12 +320,12 @@ func (d *csvDecoder) row() (bool, error) {
 			base += i + 1
 		}
 	}
-	err = d.slowRow(line)
-	var re *adapters.RecordError
-	if err != nil && errors.As(err, &re) && d.nlines > 1 && !d.lost {
-		// Only the first line is taken as broken: the lines after it may
-		// well be good rows (an unbalanced quote swallowed them).
-		d.in.unread(d.extra, d.nlines-1)
+	if err = d.slowRow(line); err != nil && d.nlines > 1 && !d.lost {
+		if _, malformed := err.(*adapters.RecordError); malformed {
+			// Only the first line is taken as broken: the lines after it
+			// may well be good rows (an unbalanced quote swallowed them).
+			d.in.unread(d.extra, d.nlines-1)
+		}
 	}
 	return true, err
 }
@@ -489,7 +489,7 @@ func (e *csvEncoder) Encode(rec adapters.Record) error {
 	var err error
 	if !e.started && e.c.header {
 		for i, col := range cols {
-			if b, err = e.appendField(b, i, col); err != nil {
+			if b, err = e.appendField(b, i, []byte(col)); err != nil {
 				return encodeError("csv", fmt.Errorf("header: %w", err))
 			}
 		}
@@ -505,7 +505,7 @@ func (e *csvEncoder) Encode(rec adapters.Record) error {
 			b = append(b, e.c.quote, e.c.quote)
 			continue
 		}
-		if b, err = e.appendField(b, i, string(e.field)); err != nil {
+		if b, err = e.appendField(b, i, e.field); err != nil {
 			return encodeError("csv", fmt.Errorf("field %q: %w", col, err))
 		}
 	}
@@ -525,7 +525,7 @@ func (e *csvEncoder) Encode(rec adapters.Record) error {
 
 // appendField appends field number i (0-based) with its leading delimiter,
 // quoted or escaped as needed.
-func (e *csvEncoder) appendField(b []byte, i int, s string) ([]byte, error) {
+func (e *csvEncoder) appendField(b []byte, i int, s []byte) ([]byte, error) {
 	c := e.c
 	if i > 0 {
 		b = append(b, c.delim)

@@ -1,13 +1,12 @@
 package codec
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/sluicehq/sluice/transform/codec/copybook/codectest"
+)
 
 // goldenCases decode the files in testdata/golden; the expected records,
 // errors and positions are in testdata/golden/<name>.golden.
@@ -55,19 +54,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := renderResults(mustDecodeAll(t, newCodec(t, tc.conf), in))
-			path := filepath.Join("testdata", "golden", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("decoding %s with %v:\ngot:\n%s\nwant:\n%s", tc.input, tc.conf, got, want)
-			}
+			codectest.Golden(t, filepath.Join("testdata", "golden", tc.name+".golden"), []byte(got))
 		})
 	}
 }
