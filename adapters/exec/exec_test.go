@@ -498,3 +498,38 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A program that never reads its stdin must not hold the engine up: after
+// one bounded wait, its acks are dropped at once (it emits unacked items
+// again when it restarts, so nothing is lost).
+func TestSourceProgramThatDoesNotReadAcks(t *testing.T) {
+	defer exec.SetAckQueueWait(20 * time.Millisecond)()
+	logs := &logSink{}
+	src := newSource(t, helperConf(t, map[string]any{"mode": "deaf", "count": 8000}, "batch_size", 1, "stop_timeout", "100ms"),
+		adapters.Resources{Pipeline: "p", Name: "deaf", Logger: slog.New(logs)})
+	if err := src.Connect(bg(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := 0
+	for {
+		b, err := src.Read(ctx)
+		if errors.Is(err, adapters.ErrEndOfInput) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d messages: %v", n, err)
+		}
+		n += len(b.Messages)
+		if err := b.Ack(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 8000 {
+		t.Fatalf("read %d messages, want 8000", n)
+	}
+	if !logs.has("does not read its stdin") {
+		t.Fatal("no warning about the program not reading its stdin")
+	}
+}

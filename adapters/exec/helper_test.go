@@ -24,6 +24,7 @@ type helloIn struct {
 		Mode    string `json:"mode"`
 		Dir     string `json:"dir"`
 		Out     string `json:"out"`
+		Count   int    `json:"count"`
 		PIDFile string `json:"pidfile"`
 	} `json:"config"`
 }
@@ -164,15 +165,41 @@ func helperMain() int {
 		for range frames {
 		}
 		return 0
+	case "flood": // source: count messages as fast as it can, then end
+		go func() { // read the acks meanwhile, as a source program should
+			for range frames {
+			}
+		}()
+		rec := []byte(`{"type":"message","id":"`)
+		for i := 0; i < c.Count; i++ {
+			line := append(rec[:len(rec):len(rec)], fmt.Sprintf(`%d","record":{"order_id":%d,"customer":"C0042","amount":"12.50","status":"new"}}`+"\n", i, i)...)
+			out.Write(line)
+		}
+		out.Flush()
+		emit(map[string]any{"type": "end"})
+		for range frames {
+		}
+		return 0
+	case "deaf": // source: count messages, then stops reading its stdin
+		for i := 0; i < c.Count; i++ {
+			fmt.Fprintf(out, `{"type":"message","id":"%d","record":{"n":%d}}`+"\n", i, i)
+		}
+		out.Flush()
+		emit(map[string]any{"type": "end"})
+		select {}
+	case "ackall": // sink: acks every message at once
+		for f := range frames {
+			if f.Type == "message" {
+				out.WriteString(`{"type":"ack","id":"` + f.ID + "\"}\n")
+			} else if f.Type == "flush" {
+				out.Flush()
+			}
+		}
+		return 0
 	case "crash": // source: one message, then a crash
 		emit(map[string]any{"type": "message", "id": "only", "record": map[string]any{"n": 1}})
 		fmt.Fprintln(os.Stderr, "panic: boom")
 		return 3
-	case "deaf": // source: never reads stdin after the hello
-		for i := 0; i < 3; i++ {
-			emit(map[string]any{"type": "message", "id": fmt.Sprint(i), "record": map[string]any{"n": i}})
-		}
-		select {}
 	case "file": // sink: appends records on flush, then acks; rejects bad ones
 		var batch []inFrame
 		for f := range frames {

@@ -247,6 +247,18 @@ func (p *proc) send(ctx context.Context, lines [][]byte) error {
 	}
 }
 
+// trySend queues lines when the queue has room, without waiting.
+func (p *proc) trySend(lines [][]byte) bool {
+	select {
+	case <-p.stopIn:
+		return false
+	case p.out <- lines:
+		return true
+	default:
+		return false
+	}
+}
+
 // exited reports whether the program has exited and its output was read.
 func (p *proc) exited() bool {
 	select {

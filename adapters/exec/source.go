@@ -13,16 +13,22 @@ import (
 // source is the exec source. Read and Connect run on the engine's source
 // goroutine; Ack runs on its acker goroutine; Close may run at any time.
 type source struct {
-	r         *runner
-	name      string
-	batchSize int
-	acks      bool
-	once      bool
-	ended     bool // the program sent end (Read's goroutine only)
-	ackWarned atomic.Bool
+	r          *runner
+	name       string
+	batchSize  int
+	acks       bool
+	once       bool
+	ended      bool // the program sent end (Read's goroutine only)
+	ackWarned  atomic.Bool
+	ackStalled atomic.Bool // the last ack could not be queued in time
 }
 
 var _ adapters.Source = (*source)(nil)
+
+// ackQueueWait bounds how long an Ack waits for room in the queue of lines
+// to a program that does not read its stdin; after one such wait, acks are
+// dropped without waiting until the queue has room again.
+var ackQueueWait = 5 * time.Second
 
 func newSource(c *adapters.Config, res adapters.Resources) (adapters.Source, error) {
 	o, err := decodeOptions("source", c, res)
@@ -177,9 +183,18 @@ func (s *source) batch(msgs []adapters.Message, ids []string) adapters.Batch {
 			l, _ := line(a) // strings only: cannot fail
 			lines = append(lines, l)
 		}
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if s.ackStalled.Load() {
+			// The program stopped reading: do not hold the engine up again,
+			// unless the queue has room by now.
+			if p.trySend(lines) {
+				s.ackStalled.Store(false)
+			}
+			return nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, ackQueueWait)
 		defer cancel()
 		if serr := p.send(sctx, lines); serr != nil && !errors.Is(serr, errInputClosed) {
+			s.ackStalled.Store(true)
 			if !s.ackWarned.Swap(true) {
 				p.log.Warn("exec: the program does not read its stdin: acks are dropped and it will emit those messages again (set acks: false for a program that never reads)", "error", serr)
 			}
