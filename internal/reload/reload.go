@@ -187,6 +187,9 @@ func (r *Reloader) reloadLocked(ctx context.Context, forced bool) (pipeline.Chan
 	if r.closed {
 		return pipeline.Change{}, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return pipeline.Change{}, err
+	}
 	cfg, err := r.opts.Load(r.opts.Path)
 	if err != nil {
 		r.invalid(err, forced)
