@@ -2,6 +2,7 @@ package copybook
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -93,28 +94,46 @@ func FuzzCopybookDecode(f *testing.F) {
 		codecs[i] = newTestCodec(f, conf).(*codec)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
-			return
-		}
-		which := int(data[0]) % len(codecs)
-		c, input := codecs[which], data[1:]
-		items := decodeAll(c, input)
-		codectest.CheckOffsets(t, items, len(input))
-		ascii := c.o.table.Name() == "ascii" // bytes above 0x7F decode to U+FFFD, which ASCII cannot encode
-		_, again, want := codectest.RoundTrip(t, c, items, func(error) bool { return ascii })
-		if len(again) != len(want) {
-			t.Fatalf("re-decoded %d records, encoded %d", len(again), len(want))
-		}
-		for i := range again {
-			if again[i].Err != nil {
-				t.Fatalf("re-decode: %v", again[i].Err)
-			}
-		}
-		if which == 2 {
-			return // tranrec has REDEFINES: views are recomputed from the written one
-		}
-		if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
-			t.Fatalf("round trip differs\n--- got\n%s--- want\n%s", g, w)
+		if len(data) > 0 {
+			checkDecode(t, codecs[int(data[0])%len(codecs)], int(data[0])%len(codecs), data[1:])
 		}
 	})
+}
+
+// checkDecode is the property FuzzCopybookDecode and TestMutations check.
+func checkDecode(t *testing.T, c *codec, which int, input []byte) {
+	t.Helper()
+	items := decodeAll(c, input)
+	codectest.CheckOffsets(t, items, len(input))
+	ascii := c.o.table.Name() == "ascii" // bytes above 0x7F decode to U+FFFD, which ASCII cannot encode
+	_, again, want := codectest.RoundTrip(t, c, items, func(error) bool { return ascii })
+	if len(again) != len(want) {
+		t.Fatalf("re-decoded %d records, encoded %d", len(again), len(want))
+	}
+	for i := range again {
+		if again[i].Err != nil {
+			t.Fatalf("re-decode: %v", again[i].Err)
+		}
+	}
+	if which == 2 {
+		return // tranrec has REDEFINES: views are recomputed from the written one
+	}
+	if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
+		t.Fatalf("round trip differs\n--- got\n%s--- want\n%s", g, w)
+	}
+}
+
+// TestMutations runs the fuzz property over golden inputs with random bytes
+// changed, a deterministic complement to the fuzzer.
+func TestMutations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for which, conf := range fuzzDecodeConfigs {
+		c := newTestCodec(t, conf).(*codec)
+		for _, gc := range goldenCases(t) {
+			for i := 0; i < 100; i++ {
+				input := codectest.Mutate(rng, gc.input)
+				checkDecode(t, c, which, input)
+			}
+		}
+	}
 }

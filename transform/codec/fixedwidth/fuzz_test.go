@@ -2,6 +2,7 @@ package fixedwidth
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/sluicehq/sluice/adapters"
@@ -43,17 +44,36 @@ func FuzzFixedWidthDecode(f *testing.F) {
 		codecs[i] = newTestCodec(f, conf)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
-			return
-		}
-		c, input := codecs[int(data[0])%len(codecs)], data[1:]
-		items := decodeAll(c, input)
-		codectest.CheckOffsets(t, items, len(input))
-		// Whatever decoded must encode, and decode to the same records.
-		isUTF8 := data[0]%2 == 0 // UTF-8 repairs invalid bytes, which may then not fit
-		_, again, want := codectest.RoundTrip(t, c, items, func(error) bool { return isUTF8 })
-		if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
-			t.Fatalf("round trip differs\n--- got\n%s--- want\n%s", g, w)
+		if len(data) > 0 {
+			checkDecode(t, codecs[int(data[0])%len(codecs)], data[0]%2 == 0, data[1:])
 		}
 	})
+}
+
+// checkDecode is the property FuzzFixedWidthDecode and TestMutations check:
+// offsets grow within the input; whatever decoded encodes and decodes to
+// the same records.
+func checkDecode(t *testing.T, c adapters.Codec, isUTF8 bool, input []byte) {
+	t.Helper()
+	items := decodeAll(c, input)
+	codectest.CheckOffsets(t, items, len(input))
+	// UTF-8 repairs invalid bytes, which may then not fit.
+	_, again, want := codectest.RoundTrip(t, c, items, func(error) bool { return isUTF8 })
+	if g, w := codectest.Render(again), codectest.Render(want); !bytes.Equal(g, w) {
+		t.Fatalf("round trip differs\n--- got\n%s--- want\n%s", g, w)
+	}
+}
+
+// TestMutations runs the fuzz property over the golden inputs with random
+// bytes changed, a deterministic complement to the fuzzer.
+func TestMutations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i, conf := range fuzzConfigs {
+		c := newTestCodec(t, conf)
+		for _, dir := range goldenDirs(t) {
+			for j := 0; j < 100; j++ {
+				checkDecode(t, c, i == 0, codectest.Mutate(rng, readInput(t, dir)))
+			}
+		}
+	}
 }

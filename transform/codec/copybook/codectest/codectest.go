@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -249,4 +250,22 @@ func CheckOffsets(t testing.TB, items []Item, n int) {
 		}
 		last = it.Offset
 	}
+}
+
+// Mutate returns a copy of b with a few random bytes replaced, inserted or
+// removed.
+func Mutate(rng *rand.Rand, b []byte) []byte {
+	out := append([]byte(nil), b...)
+	for n := 1 + rng.IntN(4); n > 0 && len(out) > 0; n-- {
+		i := rng.IntN(len(out))
+		switch rng.IntN(4) {
+		case 0:
+			out = append(out[:i], out[i+1:]...)
+		case 1:
+			out = append(out[:i], append([]byte{byte(rng.IntN(256))}, out[i:]...)...)
+		default:
+			out[i] = byte(rng.IntN(256))
+		}
+	}
+	return out
 }
