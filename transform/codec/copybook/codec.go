@@ -10,6 +10,7 @@
 package copybook
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,7 @@ func (c *codec) NewDecoder(r io.Reader) adapters.Decoder {
 // NewEncoder implements adapters.Codec. Copybook output has no header, so
 // opts.Append changes nothing.
 func (c *codec) NewEncoder(w io.Writer, _ adapters.EncoderOptions) adapters.Encoder {
-	return &encoder{w: framing.NewWriter(w, c.framing(), []byte{c.lf}), wr: newWriter(c.l, c.o)}
+	return &encoder{c: c, w: framing.NewWriter(w, c.framing(), []byte{c.lf}), wr: newWriter(c.l, c.o)}
 }
 
 type decoder struct {
@@ -206,6 +207,7 @@ func (d *decoder) decodeWindow() (adapters.Record, error) {
 }
 
 type encoder struct {
+	c  *codec
 	w  *framing.Writer
 	wr *writer
 }
@@ -216,6 +218,13 @@ func (e *encoder) Encode(rec adapters.Record) error {
 	b, err := e.wr.record(rec)
 	if err != nil {
 		return fmt.Errorf("copybook: %w", err)
+	}
+	if e.c.format == fmtText {
+		for _, nl := range e.c.nl {
+			if i := bytes.IndexByte(b, nl); i >= 0 {
+				return fmt.Errorf("copybook: record has a newline byte (0x%02X) at byte %d, which record_format text cannot carry", nl, i+1)
+			}
+		}
 	}
 	return e.w.Write(b)
 }

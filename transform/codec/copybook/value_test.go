@@ -300,3 +300,11 @@ func TestEncodeDoesNotModifyRecord(t *testing.T) {
 		t.Errorf("record changed:\n%s%s", before, after)
 	}
 }
+
+func TestTextEncodeRejectsNewlines(t *testing.T) {
+	c := codecFor(t, "01 R.\n  05 A PIC S9(3) COMP-3.\n", "record_format: text")
+	_, err := encodeOne(t, c, adapters.Record{"A": int64(250)}) // 25 0C: 0x25 is LF in EBCDIC
+	if err == nil || !strings.Contains(err.Error(), "newline byte (0x25) at byte 1") {
+		t.Errorf("got %v", err)
+	}
+}
