@@ -3,7 +3,6 @@ package exec
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -172,7 +171,7 @@ func (p *proc) readStdout(r io.Reader, maxLine int, handle func(p *proc, f *fram
 			continue
 		}
 		var f frame
-		if err := json.Unmarshal(b, &f); err != nil || f.Type == "" {
+		if err := parseFrame(b, &f); err != nil || f.Type == "" {
 			p.log.Warn("exec: ignored a stdout line that is not a protocol frame (write logs to stderr)", "line", truncate(string(b), 200))
 			continue
 		}

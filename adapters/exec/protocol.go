@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 
@@ -36,7 +35,7 @@ type frame struct {
 	Type     string            `json:"type"`
 	Protocol int               `json:"protocol"`
 	ID       string            `json:"id"`
-	Record   json.RawMessage   `json:"record"`
+	Record   any               `json:"record"` // decoded with json.Number
 	Raw      []byte            `json:"raw"`
 	Text     *string           `json:"text"`
 	Meta     map[string]string `json:"meta"`
@@ -86,15 +85,18 @@ func line(v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// decodeRecord turns a JSON object into a Record with Sluice's value types:
-// integers become int64 (uint64 above its range), other numbers float64.
-func decodeRecord(raw json.RawMessage) (adapters.Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
+// parseFrame decodes one line, keeping numbers as json.Number so that
+// records get Sluice's value types (see toRecord).
+func parseFrame(b []byte, f *frame) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("record: %w", err)
-	}
+	return dec.Decode(f)
+}
+
+// toRecord turns a decoded JSON object into a Record with Sluice's value
+// types: integers become int64 (uint64 above its range), other numbers
+// float64.
+func toRecord(v any) (adapters.Record, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, errors.New("record must be a JSON object")

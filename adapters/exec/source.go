@@ -141,8 +141,8 @@ func (s *source) message(f *frame) adapters.Message {
 	}
 	meta[MetaExecID] = f.ID
 	m := adapters.Message{ID: adapters.NewID("exec", s.name, f.ID), Meta: meta, Time: time.Now()}
-	if len(f.Record) > 0 && string(f.Record) != "null" {
-		rec, err := decodeRecord(f.Record)
+	if f.Record != nil {
+		rec, err := toRecord(f.Record)
 		if err != nil {
 			m.Err = fmt.Errorf("message %q: %w", f.ID, err)
 		}
