@@ -62,6 +62,8 @@ type result struct {
 	ClientRSSMB float64 `json:"client_rss_mb"`
 	ServerRSSMB float64 `json:"server_rss_mb,omitempty"`
 	Commits     int64   `json:"commits,omitempty"`
+	CommitMs    float64 `json:"commit_ms,omitempty"`  // mean write+fdatasync time
+	PerCommit   float64 `json:"per_commit,omitempty"` // mean records per commit
 	Error       string  `json:"error,omitempty"`
 }
 
@@ -97,6 +99,9 @@ func main() {
 		}
 		defer os.RemoveAll(d)
 		base = d
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		fatal(err)
 	}
 	if *probe {
 		fmt.Printf("disk: dd bs=1M count=1024 conv=fdatasync: %s\n", ddProbe(base))
@@ -163,8 +168,12 @@ func printResult(r result) {
 		fmt.Printf("%-12s %6s workers=%d: error: %s\n", r.System, sizeName(r.Size), r.Workers, r.Error)
 		return
 	}
-	fmt.Printf("%-12s %6s workers=%d: %9.0f msgs/s %7.1f MB/s  p50 %.2f ms  p99 %.2f ms  rss %.0f MB (server %.0f MB)  %.1f s\n",
+	fmt.Printf("%-12s %6s workers=%d: %9.0f msgs/s %7.1f MB/s  p50 %.2f ms  p99 %.2f ms  rss %.0f MB (server %.0f MB)  %.1f s",
 		r.System, sizeName(r.Size), r.Workers, r.MsgsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.ClientRSSMB, r.ServerRSSMB, r.Seconds)
+	if r.Commits > 0 {
+		fmt.Printf("  %d commits: %.2f ms, %.0f records each", r.Commits, r.CommitMs, r.PerCommit)
+	}
+	fmt.Println()
 }
 
 func fatal(err error) {
@@ -295,10 +304,14 @@ func drive(c config, r *result, newProducer func() (producerFunc, error), consum
 }
 
 func runSluice(c config, r *result) error {
-	var commits atomic.Int64
+	var commits, commitNs, records atomic.Int64
 	b, err := disk.Open(c.Dir, disk.Options{
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		OnCommit: func(time.Duration, int, int) { commits.Add(1) },
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		OnCommit: func(d time.Duration, n, _ int) {
+			commits.Add(1)
+			commitNs.Add(int64(d))
+			records.Add(int64(n))
+		},
 	})
 	if err != nil {
 		return err
@@ -345,6 +358,10 @@ func runSluice(c config, r *result) error {
 		err = *p
 	}
 	r.Commits = commits.Load()
+	if r.Commits > 0 {
+		r.CommitMs = float64(commitNs.Load()) / float64(r.Commits) / 1e6
+		r.PerCommit = float64(records.Load()) / float64(r.Commits)
+	}
 	return err
 }
 
@@ -387,7 +404,7 @@ func startNATS(c config) (*exec.Cmd, string, error) {
 		return nil, "", err
 	}
 	cmd := exec.Command(c.NATS, "-c", cf)
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start %s: %w", c.NATS, err)
 	}
@@ -481,6 +498,12 @@ func runNATS(c config, r *result) error {
 				case <-f.Ok():
 					return nil
 				case err := <-f.Err():
+					// JetStream refuses publishes while its ingest queue is
+					// full ("too many requests"); a client publishes again
+					for i := 0; err != nil && strings.Contains(err.Error(), "too many requests") && i < 1000; i++ {
+						time.Sleep(time.Millisecond)
+						_, err = pjs.Publish("bench.q", p)
+					}
 					return err
 				}
 			}

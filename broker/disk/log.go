@@ -72,6 +72,8 @@ type dataLog struct {
 
 	segBytes  atomic.Int64
 	maxCommit int
+	gate      sync.RWMutex // submit holds it for reading; stop for writing
+	closed    bool         // guarded by gate
 	reqs      chan *appendReq
 	quit      chan struct{}
 	stopped   chan struct{}
@@ -91,6 +93,9 @@ func (l *dataLog) start() {
 }
 
 func (l *dataLog) stop() {
+	l.gate.Lock()
+	l.closed = true // no send after this: the writer's final drain sees them all
+	l.gate.Unlock()
 	close(l.quit)
 	<-l.stopped
 	l.mu.Lock()
@@ -106,12 +111,13 @@ func (l *dataLog) submit(r *appendReq) error {
 	if p := l.failed.Load(); p != nil {
 		return *p
 	}
-	select {
-	case l.reqs <- r:
-		return nil
-	case <-l.quit:
+	l.gate.RLock()
+	defer l.gate.RUnlock()
+	if l.closed {
 		return errClosedQueue
 	}
+	l.reqs <- r
+	return nil
 }
 
 func (l *dataLog) run() {

@@ -265,7 +265,8 @@ func (q *queue) encode(msgs []adapters.Message, buf []byte) (*appendReq, error) 
 			buf = binary.LittleEndian.AppendUint64(buf, uint64(ref.size))
 			buf = append(buf, ref.name...)
 		}
-		endFrame(buf, start)
+		// the length now; the log writer seals the checksum with the seq
+		binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeader))
 	}
 	r := &appendReq{buf: buf, n: len(msgs), bytes: int64(len(buf)), done: make(chan error, 1)}
 	if opts.MaxBytes > 0 && r.bytes > opts.MaxBytes {

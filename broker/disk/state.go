@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sluicehq/sluice/broker/disk/internal/vfs"
@@ -447,6 +448,8 @@ type stateLog struct {
 	size int64
 	wbuf []byte
 
+	gate    sync.RWMutex // send holds it for reading; stop for writing
+	closed  bool         // guarded by gate
 	reqs    chan *stateReq
 	quit    chan struct{}
 	stopped chan struct{}
@@ -516,6 +519,9 @@ func (s *stateLog) start() {
 }
 
 func (s *stateLog) stop() {
+	s.gate.Lock()
+	s.closed = true
+	s.gate.Unlock()
 	close(s.quit)
 	<-s.stopped
 	if s.f != nil {
@@ -537,12 +543,13 @@ func (s *stateLog) send(r *stateReq) error {
 	if p := s.failed.Load(); p != nil {
 		return *p
 	}
-	select {
-	case s.reqs <- r:
-		return nil
-	case <-s.quit:
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closed {
 		return errClosedQueue
 	}
+	s.reqs <- r
+	return nil
 }
 
 func (s *stateLog) run() {
