@@ -361,6 +361,22 @@ func trimScale(d decimal.Decimal, minScale int32) decimal.Decimal {
 	if -exp == minScale {
 		return d
 	}
+	if d.NumDigits() <= 18 {
+		// The common case, without big.Int arithmetic: nothing to trim, or
+		// a coefficient that fits an int64.
+		c := d.CoefficientInt64()
+		if c%10 != 0 {
+			return d
+		}
+		for -exp > minScale && c%10 == 0 && c != 0 {
+			c /= 10
+			exp++
+		}
+		if c == 0 {
+			return decimal.New(0, -minScale)
+		}
+		return decimal.New(c, exp)
+	}
 	c := d.Coefficient()
 	if c.Sign() == 0 {
 		return decimal.New(0, -minScale)

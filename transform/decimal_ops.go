@@ -26,11 +26,13 @@ import (
 
 // decOp is one rewritten operator.
 type decOp struct {
-	fn      string // internal function name
-	cmp     bool   // result is a bool
-	dec     func(a, b decimal.Decimal) (any, error)
-	generic func(a, b any) any // expr's own semantics
+	fn      string                                  // internal function name
+	dec     func(a, b decimal.Decimal) (any, error) // arithmetic on decimals
+	test    func(cmp int) bool                      // comparisons: the result from a.Cmp(b)
+	generic func(a, b any) any                      // expr's own semantics
 }
+
+func (op *decOp) isCmp() bool { return op.test != nil }
 
 var decOps = map[string]*decOp{
 	"+": {fn: "__sluice_add", dec: func(a, b decimal.Decimal) (any, error) { return a.Add(b), nil }, generic: runtime.Add},
@@ -42,17 +44,17 @@ var decOps = map[string]*decOp{
 		generic: func(a, b any) any { return runtime.Modulo(a, b) }},
 	"**": {fn: "__sluice_pow", dec: func(a, b decimal.Decimal) (any, error) { return powDecimal(a, b) },
 		generic: func(a, b any) any { return runtime.Exponent(a, b) }},
-	"<": {fn: "__sluice_lt", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) < 0, nil },
+	"<": {fn: "__sluice_lt", test: func(c int) bool { return c < 0 },
 		generic: func(a, b any) any { return runtime.Less(a, b) }},
-	"<=": {fn: "__sluice_le", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) <= 0, nil },
+	"<=": {fn: "__sluice_le", test: func(c int) bool { return c <= 0 },
 		generic: func(a, b any) any { return runtime.LessOrEqual(a, b) }},
-	">": {fn: "__sluice_gt", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) > 0, nil },
+	">": {fn: "__sluice_gt", test: func(c int) bool { return c > 0 },
 		generic: func(a, b any) any { return runtime.More(a, b) }},
-	">=": {fn: "__sluice_ge", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) >= 0, nil },
+	">=": {fn: "__sluice_ge", test: func(c int) bool { return c >= 0 },
 		generic: func(a, b any) any { return runtime.MoreOrEqual(a, b) }},
-	"==": {fn: "__sluice_eq", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) == 0, nil },
+	"==": {fn: "__sluice_eq", test: func(c int) bool { return c == 0 },
 		generic: func(a, b any) any { return runtime.Equal(a, b) }},
-	"!=": {fn: "__sluice_ne", cmp: true, dec: func(a, b decimal.Decimal) (any, error) { return a.Cmp(b) != 0, nil },
+	"!=": {fn: "__sluice_ne", test: func(c int) bool { return c != 0 },
 		generic: func(a, b any) any { return !runtime.Equal(a, b) }},
 }
 
@@ -100,6 +102,15 @@ func (op *decOp) apply(sym string, a, b any) (any, error) {
 	if !aDec && !bDec {
 		return op.generic(a, b), nil
 	}
+	if op.isCmp() {
+		// record.amount > 0 and the like: the sign decides, no conversion.
+		if bDec && isZeroInt(a) {
+			return op.test(-db.Sign()), nil
+		}
+		if aDec && isZeroInt(b) {
+			return op.test(da.Sign()), nil
+		}
+	}
 	var err error
 	if !aDec {
 		da, err = decOperand(a)
@@ -110,7 +121,7 @@ func (op *decOp) apply(sym string, a, b any) (any, error) {
 		if sym == "==" || sym == "!=" {
 			return sym == "!=", nil
 		}
-		if op.cmp && err == errNotFinite {
+		if op.isCmp() && err == errNotFinite {
 			// Compare with NaN or an infinity as floats do.
 			return op.generic(toFloat(a), toFloat(b)), nil
 		}
@@ -119,7 +130,20 @@ func (op *decOp) apply(sym string, a, b any) (any, error) {
 		}
 		return nil, err
 	}
+	if op.isCmp() {
+		return op.test(da.Cmp(db)), nil
+	}
 	return op.dec(da, db)
+}
+
+func isZeroInt(v any) bool {
+	switch x := v.(type) {
+	case int:
+		return x == 0
+	case int64:
+		return x == 0
+	}
+	return false
 }
 
 func toFloat(v any) any {
@@ -146,7 +170,7 @@ func decOperand(v any) (decimal.Decimal, error) {
 // resultType is the static type of a rewritten node; it rejects at compile
 // time a decimal combined with a type that can never work.
 func (op *decOp) resultType(sym string, l, r reflect.Type) (reflect.Type, error) {
-	if op.cmp {
+	if op.isCmp() {
 		if sym != "==" && sym != "!=" {
 			for _, p := range [][2]reflect.Type{{l, r}, {r, l}} {
 				if p[0] == decimalType && !decimalPartner(p[1]) {

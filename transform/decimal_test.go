@@ -106,6 +106,11 @@ func TestDecimalComparison(t *testing.T) {
 		{src: `record.amount > float("NaN")`, want: false},
 		{src: `record.amount < float("Inf")`, want: true},
 		{src: `decimal("1") == 1`, want: true},
+		{src: `record.amount == 0`, want: false},
+		{src: `decimal("0.00") == 0`, want: true},
+		{src: `decimal("-0.01") >= 0`, want: false},
+		{src: `0 >= -record.amount`, want: true},
+		{src: `0 != record.amount`, want: true},
 		{src: `max(1, 2) > decimal("1.5")`, want: true},
 	})
 }
