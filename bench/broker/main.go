@@ -48,6 +48,7 @@ type config struct {
 	Producers int    `json:"producers"`
 	Inflight  int    `json:"inflight"`
 	Workers   int    `json:"workers"`
+	Batch     int    `json:"batch"`
 	Dir       string `json:"dir"`
 	NATS      string `json:"nats_server,omitempty"`
 }
@@ -77,6 +78,7 @@ func main() {
 	producers := flag.Int("producers", 4, "producers")
 	inflight := flag.Int("inflight", 1000, "enqueues each producer keeps in flight")
 	workers := flag.String("workers", "1,4", "consumer worker counts")
+	batch := flag.Int("batch", 1024, "messages a worker receives (fetches) at once and then acks")
 	systems := flag.String("systems", "sluice,nats,nats-always", "systems: sluice, nats (JetStream default sync), nats-always (sync_interval: always)")
 	natsServer := flag.String("nats-server", "", "nats-server binary (default: nats-server from ~/go/bin or PATH)")
 	probe := flag.Bool("probe", true, "measure the disk first: dd with fdatasync, and an fsync-rate probe")
@@ -130,7 +132,7 @@ func main() {
 				if err != nil {
 					fatal(fmt.Errorf("-workers: %w", err))
 				}
-				c := config{System: sys, Size: size, Count: n, Producers: *producers, Inflight: *inflight, Workers: wn,
+				c := config{System: sys, Size: size, Count: n, Producers: *producers, Inflight: *inflight, Workers: wn, Batch: *batch,
 					Dir: filepath.Join(base, fmt.Sprintf("%s-%d-%d", sys, size, wn)), NATS: server}
 				r := runChild(c)
 				results = append(results, r)
@@ -336,7 +338,7 @@ func runSluice(c config, r *result) error {
 	for w := 0; w < c.Workers; w++ {
 		go func() {
 			for {
-				ds, err := cons.Receive(ctx, 1024)
+				ds, err := cons.Receive(ctx, c.Batch)
 				if err != nil {
 					return
 				}
@@ -465,7 +467,7 @@ func runNATS(c config, r *result) error {
 		}
 		go func() {
 			for ctx.Err() == nil {
-				msgs, err := sub.Fetch(1024, nats.MaxWait(200*time.Millisecond))
+				msgs, err := sub.Fetch(c.Batch, nats.MaxWait(200*time.Millisecond))
 				if err != nil && !errors.Is(err, nats.ErrTimeout) {
 					if ctx.Err() != nil {
 						return

@@ -86,7 +86,7 @@ type dataLog struct {
 }
 
 func (l *dataLog) start() {
-	l.reqs = make(chan *appendReq, 1024)
+	l.reqs = make(chan *appendReq, 16384)
 	l.quit = make(chan struct{})
 	l.stopped = make(chan struct{})
 	go l.run()

@@ -512,7 +512,7 @@ func writeFileSync(fsys vfs.FS, name string, b []byte) error {
 }
 
 func (s *stateLog) start() {
-	s.reqs = make(chan *stateReq, 1024)
+	s.reqs = make(chan *stateReq, 16384)
 	s.quit = make(chan struct{})
 	s.stopped = make(chan struct{})
 	go s.run()
