@@ -26,6 +26,7 @@ type runner struct {
 	closedCh chan struct{}
 	failures int       // consecutive failed runs
 	lastEnd  time.Time // when the last run ended (zero: none yet)
+	watchers sync.WaitGroup
 }
 
 func newRunner(o *options, res adapters.Resources) *runner {
@@ -169,8 +170,10 @@ func (r *runner) start(ctx context.Context, handle func(p *proc, f *frame) error
 		return fail(fmt.Errorf("%s: %w", r.what, adapters.ErrClosed))
 	}
 	r.cur = p
+	r.watchers.Add(1)
 	r.mu.Unlock()
 	go func() {
+		defer r.watchers.Done()
 		<-p.done
 		clean := p.cleanExit()
 		r.ended(time.Since(p.started), clean)
@@ -203,7 +206,8 @@ func (r *runner) logFrame(p *proc, f *frame) {
 	p.log.Log(context.Background(), level, f.Msg, args...)
 }
 
-// close stops the program and refuses further starts. It is idempotent.
+// close stops the program and refuses further starts; it returns once the
+// program and the goroutines watching it are gone. It is idempotent.
 func (r *runner) close(ctx context.Context) {
 	r.mu.Lock()
 	if r.closed {
@@ -218,4 +222,5 @@ func (r *runner) close(ctx context.Context) {
 		p.abandon()
 		p.stop(ctx, r.opts.stopTimeout)
 	}
+	r.watchers.Wait()
 }

@@ -9,16 +9,35 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "github.com/sluicehq/sluice/adapters/all"
 	"github.com/sluicehq/sluice/cli"
 )
 
+// syncBuffer is a buffer that the CLI's output and its loggers may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // sluice runs the CLI in-process, as `sluice ARGS...`.
 func sluice(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	var out bytes.Buffer
+	var out syncBuffer
 	code := cli.Execute(context.Background(), args, strings.NewReader(""), &out, &out)
 	return out.String(), code
 }
