@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 
 	"github.com/shopspring/decimal"
 	"github.com/sluicehq/sluice/adapters"
@@ -224,13 +225,15 @@ func (w *writer) value(ch *node, v any, dst []byte) error {
 		}
 		return nil
 	}
-	d, err := recvalue.Decimal(v)
-	if err != nil {
-		return err
-	}
-	neg, digits, err := w.unscaled(ch, d)
-	if err != nil {
-		return err
+	neg, digits, err := w.fastUnscaled(ch, v)
+	if err != nil || digits == nil {
+		var d decimal.Decimal
+		if d, err = recvalue.Decimal(v); err != nil {
+			return err
+		}
+		if neg, digits, err = w.unscaled(ch, d); err != nil {
+			return err
+		}
 	}
 	switch ch.kind {
 	case kZoned:
@@ -240,12 +243,89 @@ func (w *writer) value(ch *node, v any, dst []byte) error {
 	case kBinary:
 		return w.binary(ch, neg, digits, dst)
 	case kEdited:
-		text := formatEdited(ch.pic, neg, digits, d.IsZero())
+		text := formatEdited(ch.pic, neg, digits, allZero(digits))
 		for i, c := range text {
 			dst[i] = w.o.table.MustByte(rune(c))
 		}
 	}
 	return nil
+}
+
+// fastUnscaled is unscaled for int64 values and decimals of at most 18
+// digits, without big.Int arithmetic. It returns nil digits when the value
+// needs the general path (which also words the errors).
+func (w *writer) fastUnscaled(ch *node, v any) (bool, []byte, error) {
+	var c int64
+	var e int
+	switch n := v.(type) {
+	case int64:
+		c = n
+	case int:
+		c = int64(n)
+	case decimal.Decimal:
+		if n.NumDigits() > 18 {
+			return false, nil, nil
+		}
+		c, e = n.CoefficientInt64(), int(n.Exponent())
+	default:
+		return false, nil, nil
+	}
+	if c == math.MinInt64 {
+		return false, nil, nil
+	}
+	e += ch.scale // the unscaled value is c * 10^e
+	neg := c < 0
+	if neg {
+		c = -c
+	}
+	switch {
+	case e > 18 || e < -18:
+		if c != 0 {
+			return false, nil, nil
+		}
+	case e >= 0:
+		if c > math.MaxInt64/pow10[e] {
+			return false, nil, nil
+		}
+		c *= pow10[e]
+	default:
+		if c%pow10[-e] != 0 {
+			return false, nil, nil // more decimal places than the picture
+		}
+		c /= pow10[-e]
+	}
+	if c == 0 {
+		neg = false
+	}
+	if neg && !ch.signed {
+		return false, nil, nil
+	}
+	w.digits = strconv.AppendInt(w.digits[:0], c, 10)
+	if len(w.digits) > ch.digits && !(ch.kind == kBinary && ch.comp5) {
+		return false, nil, nil
+	}
+	return neg, w.padDigits(ch.digits), nil
+}
+
+// padDigits left-pads w.digits with zeros to n digits.
+func (w *writer) padDigits(n int) []byte {
+	if pad := n - len(w.digits); pad > 0 {
+		w.digits = append(w.digits, make([]byte, pad)...)
+		copy(w.digits[pad:], w.digits)
+		for i := 0; i < pad; i++ {
+			w.digits[i] = '0'
+		}
+	}
+	return w.digits
+}
+
+func allZero(digits []byte) bool {
+	for _, c := range digits {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
 }
 
 // unscaled returns the digits of d without its decimal point, padded with
@@ -268,14 +348,7 @@ func (w *writer) unscaled(ch *node, d decimal.Decimal) (bool, []byte, error) {
 		}
 		return false, nil, fmt.Errorf("%s does not fit %d digits", d.String(), ch.digits)
 	}
-	if pad := ch.digits - len(w.digits); pad > 0 {
-		w.digits = append(w.digits, make([]byte, pad)...)
-		copy(w.digits[pad:], w.digits)
-		for i := 0; i < pad; i++ {
-			w.digits[i] = '0'
-		}
-	}
-	return neg, w.digits, nil
+	return neg, w.padDigits(ch.digits), nil
 }
 
 func (w *writer) alnum(ch *node, v any, dst []byte) error {
@@ -372,7 +445,11 @@ var errBinaryRange = errors.New("value out of range")
 
 func (w *writer) binary(ch *node, neg bool, digits, dst []byte) error {
 	var bi big.Int
-	bi.SetString(string(digits), 10)
+	if v, err := strconv.ParseUint(string(digits), 10, 63); err == nil {
+		bi.SetInt64(int64(v))
+	} else {
+		bi.SetString(string(digits), 10)
+	}
 	if neg {
 		bi.Neg(&bi)
 	}
