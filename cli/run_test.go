@@ -254,6 +254,10 @@ func TestRunServesAdminAndReloads(t *testing.T) {
 		_, body := get(t, base+"/metrics")
 		return strings.Contains(body, `sluice_sink_messages_total{pipeline="p",sink="out"} 2000`)
 	})
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "sluice_broker_commit_duration_seconds_count") ||
+		strings.Contains(body, "sluice_broker_commit_records_total 0\n") {
+		t.Fatalf("the disk broker's commits are not measured:\n%s", body)
+	}
 	_, before := get(t, base+"/api/v1/pipelines/p")
 	// a valid edit restarts the pipeline, which resumes its count
 	writeConfig(t, dir, genToFile(3000, out, ""))
@@ -301,6 +305,23 @@ func TestRunServesAdminAndReloads(t *testing.T) {
 	for _, want := range []string{`"msg":"config reloaded"`, `"restarted":["p"]`, `"problem":"`, `unknown sink type \"fiel\"`, `"msg":"sluice stopped"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
+		}
+	}
+}
+
+// The shipped agent config loads and means what it says.
+func TestShippedAgentConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, genToFile(1, filepath.Join(dir, "out"), ""))
+	t.Setenv("SLUICE_ADMIN_TOKEN", "")
+	t.Setenv("SLUICE_LOG_LEVELS", "source=warn, broker=error")
+	stdout, stderr, code := run(t, "run", "--print-config", "-c", cfg, "--agent-config", filepath.Join("..", "configs", "agent.yaml"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"data_dir: /var/lib/sluice", "format: json", "address: 127.0.0.1:9650", "shutdown_timeout: 30s", "watch: true", "source: warn", "broker: error"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("configs/agent.yaml: effective settings lack %q:\n%s", want, stdout)
 		}
 	}
 }

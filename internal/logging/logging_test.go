@@ -2,28 +2,13 @@ package logging
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
 	"testing"
-)
 
-func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+	"github.com/sluicehq/sluice/internal/testkit"
+)
 
 func TestLevelsPerComponent(t *testing.T) {
 	var buf bytes.Buffer
@@ -48,7 +33,7 @@ func TestLevelsPerComponent(t *testing.T) {
 	log.Debug("admin debug", "component", "admin") // dropped
 	log.Debug("sink debug inline", "component", "sink")
 
-	got := lines(t, &buf)
+	got := testkit.JSONLines(t, buf.String())
 	var msgs []string
 	for _, m := range got {
 		msgs = append(msgs, m["msg"].(string)+"/"+m["component"].(string))

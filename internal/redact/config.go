@@ -84,15 +84,7 @@ func anyValue(v any) any {
 	case string:
 		return String(x)
 	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			if secretKey(k) {
-				out[k] = Mask
-				continue
-			}
-			out[k] = anyValue(e)
-		}
-		return out
+		return mapValues(x, any(Mask), anyValue)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
@@ -110,13 +102,19 @@ func Map(m map[string]string) map[string]string {
 	if m == nil {
 		return nil
 	}
-	out := make(map[string]string, len(m))
+	return mapValues(m, Mask, String)
+}
+
+// mapValues copies m, with mask for the values of secret keys and the
+// others passed through f.
+func mapValues[V any](m map[string]V, mask V, f func(V) V) map[string]V {
+	out := make(map[string]V, len(m))
 	for k, v := range m {
 		if secretKey(k) {
-			out[k] = Mask
+			out[k] = mask
 			continue
 		}
-		out[k] = String(v)
+		out[k] = f(v)
 	}
 	return out
 }

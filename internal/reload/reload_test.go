@@ -1,16 +1,13 @@
 package reload
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -114,12 +111,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	steady, edited := filepath.Join(dir, "steady.yaml"), filepath.Join(dir, "edited.yaml")
 	writeFile(t, steady, steadyYAML(perPipeline))
 	writeFile(t, edited, editedYAML(perPipeline, "v0"))
-	testkit.Register()
-	cfg, err := pipeline.Load(dir, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, _ := testkit.Agent(t, cfg, nil)
+	agent := startAgent(t, dir)
 	steadyRT := agent.Runtime("steady")
 	_, results := watch(t, dir, agent, nil)
 
@@ -178,50 +170,14 @@ func TestReloadUnderLoad(t *testing.T) {
 		testkit.Sink("steady/out").Total(), testkit.Sink("edited/out").Total(), testkit.Sink("edited/out").Total()-perPipeline)
 }
 
-// logLines parses JSON log output.
-func logLines(t *testing.T, buf *syncBuffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // An invalid edit logs each problem as `sluice validate` prints it, once,
 // and the running pipeline keeps running.
 func TestInvalidEditLogsEveryProblem(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pipeline.yaml")
 	writeFile(t, path, steadyYAML(10))
-	testkit.Register()
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, _ := testkit.Agent(t, cfg, nil)
+	agent := startAgent(t, path)
 	rt := agent.Runtime("steady")
-	var buf syncBuffer
+	var buf testkit.Buffer
 	r, results := watch(t, path, agent, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	bad := strings.Replace(strings.Replace(steadyYAML(10), "kit_sink", "kit_snk", 1), "count: 10", "count: ten", 1)
@@ -238,7 +194,7 @@ func TestInvalidEditLogsEveryProblem(t *testing.T) {
 
 	var problems []string
 	summaries := 0
-	for _, l := range logLines(t, &buf) {
+	for _, l := range testkit.JSONLines(t, buf.String()) {
 		if p, ok := l["problem"].(string); ok {
 			problems = append(problems, p)
 		}
@@ -275,12 +231,7 @@ func TestTriggerAndSingleFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.yaml")
 	writeFile(t, path, steadyYAML(10))
-	testkit.Register()
-	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	agent, _ := testkit.Agent(t, cfg, nil)
+	agent := startAgent(t, path)
 	r, results := watch(t, path, agent, nil)
 	r.Trigger()
 	if res := await(t, results, "trigger", func(result) bool { return true }); res.kind != Success || fmt.Sprint(res.ch.Unchanged) != "[steady]" {
@@ -327,6 +278,18 @@ func TestRelevant(t *testing.T) {
 			t.Errorf("relevant(%s %s, %q) = %v, want %v", c.op, c.name, c.file, got, c.want)
 		}
 	}
+}
+
+// startAgent starts an agent on the pipeline config at path.
+func startAgent(t *testing.T, path string) *pipeline.Agent {
+	t.Helper()
+	testkit.Register()
+	cfg, err := pipeline.Load(path, pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := testkit.Agent(t, cfg, nil)
+	return agent
 }
 
 func fsEvent(name, op string) fsnotify.Event {
