@@ -145,7 +145,7 @@ func TestCustomAdapterBinary(t *testing.T) {
 	}
 	env := []string{"SPOOL_DIR=" + spool, "MAILDIR=" + archive}
 	runBin(t, env, bin, "validate", "-c", "pipeline.yaml")
-	out := runBin(t, env, bin, "run", "--once", "-c", "pipeline.yaml", "--data-dir", t.TempDir())
+	out := runBin(t, env, bin, "run", "--once", "-c", "pipeline.yaml", "--data-dir", t.TempDir(), "--admin-address", "off")
 	if !strings.Contains(out, "read 3, written 3") {
 		t.Errorf("run summary:\n%s", out)
 	}

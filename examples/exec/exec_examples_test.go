@@ -47,7 +47,7 @@ func runOnce(t *testing.T, pipeline string) {
 	if out, code := sluice(t, "validate", "-c", pipeline); code != 0 {
 		t.Fatalf("validate: exit %d\n%s", code, out)
 	}
-	out, code := sluice(t, "run", "--once", "-c", pipeline, "--data-dir", t.TempDir())
+	out, code := sluice(t, "run", "--once", "-c", pipeline, "--data-dir", t.TempDir(), "--admin-address", "off")
 	if code != 0 {
 		t.Fatalf("run --once: exit %d\n%s", code, out)
 	}
