@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/adapters"
 )
@@ -64,6 +65,7 @@ type Source struct {
 	lagKind   colKind // kind of the first tracking column, with lag
 	lagDate   bool    // the first tracking column is a DATE
 	selectSQL string  // table mode: "SELECT cols FROM table"
+	pre       *prefetch
 
 	mu        sync.Mutex // guards the fields below
 	pool      *pool      // set once by the first successful Connect
@@ -499,19 +501,25 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 		if s.res.Once && (s.onceDone || s.empty) {
 			return adapters.Batch{}, adapters.ErrEndOfInput
 		}
-		if d := time.Until(s.nextPoll); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return adapters.Batch{}, ctx.Err()
-			case <-s.closed:
-				t.Stop()
-				return adapters.Batch{}, adapters.ErrClosed
-			}
+		res, ok, err := s.takePrefetch(ctx, gen)
+		if ctx.Err() != nil {
+			return adapters.Batch{}, ctx.Err()
 		}
-		res, err := s.poll(ctx, p)
+		if !ok {
+			if d := time.Until(s.nextPoll); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return adapters.Batch{}, ctx.Err()
+				case <-s.closed:
+					t.Stop()
+					return adapters.Batch{}, adapters.ErrClosed
+				}
+			}
+			res, err = s.poll(ctx, p, s.readPos)
+		}
 		if err != nil {
 			select {
 			case <-s.closed:
@@ -537,6 +545,9 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 			continue
 		}
 		s.readPos = res.last
+		if s.nextPoll.IsZero() {
+			s.startPrefetch(p, gen, res.last)
+		}
 		return adapters.Batch{Messages: res.msgs, Ack: s.acker(gen, res.last, res.consume)}, nil
 	}
 }
@@ -548,8 +559,69 @@ type pollResult struct {
 	consume [][]any // on_consume arguments, one list per row
 }
 
-// poll runs one query from the read position.
-func (s *Source) poll(ctx context.Context, p *pool) (pollResult, error) {
+// prefetch is the next page, queried in the background while the engine
+// enqueues the current one: the server's work overlaps the client's.
+type prefetch struct {
+	gen    uint64
+	from   watermark
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    pollResult
+	err    error
+}
+
+// startPrefetch queries the page after from. The query ends with Close
+// (poll watches it) or when the prefetch is discarded.
+func (s *Source) startPrefetch(p *pool, gen uint64, from watermark) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &prefetch{gen: gen, from: from, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.res, f.err = s.poll(ctx, p, from)
+	}()
+	s.pre = f
+}
+
+// takePrefetch returns the prefetched page when it continues the read
+// position of generation gen (ok), waiting for it; a prefetch made stale by
+// a rewind is discarded. When ctx ends first, the prefetch is kept for the
+// next Read.
+func (s *Source) takePrefetch(ctx context.Context, gen uint64) (pollResult, bool, error) {
+	f := s.pre
+	if f == nil {
+		return pollResult{}, false, nil
+	}
+	if f.gen != gen || !sameWatermark(f.from, s.readPos) {
+		s.pre = nil
+		f.cancel()
+		return pollResult{}, false, nil
+	}
+	select {
+	case <-f.done:
+		s.pre = nil
+		f.cancel()
+		return f.res, true, f.err
+	case <-ctx.Done():
+		return pollResult{}, false, nil
+	case <-s.closed:
+		return pollResult{}, true, adapters.ErrClosed
+	}
+}
+
+func sameWatermark(a, b watermark) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// poll runs one query for the rows after from.
+func (s *Source) poll(ctx context.Context, p *pool, from watermark) (pollResult, error) {
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -559,7 +631,7 @@ func (s *Source) poll(ctx context.Context, p *pool) (pollResult, error) {
 		case <-qctx.Done():
 		}
 	}()
-	query, args, err := s.buildQuery(qctx, p)
+	query, args, err := s.buildQuery(qctx, p, from)
 	if err != nil {
 		return pollResult{}, err
 	}
@@ -571,9 +643,8 @@ func (s *Source) poll(ctx context.Context, p *pool) (pollResult, error) {
 	return s.scan(rows)
 }
 
-// buildQuery returns the SQL and arguments of the next poll.
-func (s *Source) buildQuery(ctx context.Context, p *pool) (string, []any, error) {
-	w := s.readPos
+// buildQuery returns the SQL and arguments of the poll after w.
+func (s *Source) buildQuery(ctx context.Context, p *pool, w watermark) (string, []any, error) {
 	if s.o.query != nil {
 		return s.customQuery(w)
 	}
@@ -675,83 +746,138 @@ func (s *Source) scan(rows *sql.Rows) (pollResult, error) {
 	if err != nil {
 		return pollResult{}, err
 	}
-	dec := newDecoder(cols, s.o.jsonCols, s.o.conn.loc, s.o.zero)
-	track := make([]int, len(s.o.tracking))
-	for i, c := range s.o.tracking {
-		track[i] = indexOf(dec.names, c)
-		if track[i] < 0 {
-			return pollResult{}, fmt.Errorf("tracking column %q is not in the result (columns: %s)", c, strings.Join(dec.names, ", "))
-		}
+	rc, err := s.newRowConverter(newDecoder(cols, s.o.jsonCols, s.o.conn.loc, s.o.zero))
+	if err != nil {
+		return pollResult{}, err
 	}
-	var consumeIdx []int
-	if s.o.onConsume != nil {
-		consumeIdx = make([]int, len(s.o.onConsume.names))
-		for i, n := range s.o.onConsume.names {
-			consumeIdx[i] = indexOf(dec.names, n)
-			if consumeIdx[i] < 0 {
-				return pollResult{}, fmt.Errorf("on_consume parameter :%s is not a column of the result (columns: %s)", n, strings.Join(dec.names, ", "))
-			}
-		}
-	}
-	raw := make([]sql.RawBytes, len(cols))
-	dest := make([]any, len(cols))
-	for i := range raw {
-		dest[i] = &raw[i]
+	dest := make([]any, len(rc.raw))
+	for i := range rc.raw {
+		dest[i] = &rc.raw[i]
 	}
 	res := pollResult{msgs: make([]adapters.Message, 0, s.o.batchSize)}
-	now := time.Now()
-	idParts := make([]string, 2+len(track))
-	idParts[0], idParts[1] = s.res.Pipeline, s.res.Name
-	var last watermark
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return pollResult{}, err
 		}
-		rec := make(adapters.Record, len(cols))
-		var rowErr error
-		for i, r := range raw {
-			v, err := dec.value(i, r)
-			if err != nil && rowErr == nil {
-				rowErr = fmt.Errorf("column %s: %w", dec.names[i], err)
-			}
-			rec[dec.names[i]] = v
-		}
-		last = make(watermark, len(track))
-		for i, ci := range track {
-			if raw[ci] == nil {
-				return pollResult{}, fmt.Errorf("tracking column %q is NULL in a row: filter such rows out of the query", s.o.tracking[i])
-			}
-			last[i] = wmValue{wmKind(dec.kinds[ci]), string(raw[ci])}
-			idParts[2+i] = last[i].Text
-		}
-		if consumeIdx != nil {
-			args := make([]any, len(consumeIdx))
-			for i, ci := range consumeIdx {
-				if raw[ci] == nil {
-					continue
-				}
-				a, err := wmValue{wmKind(dec.kinds[ci]), string(raw[ci])}.arg()
-				if err != nil {
-					return pollResult{}, fmt.Errorf("on_consume parameter :%s: %w", s.o.onConsume.names[i], err)
-				}
-				args[i] = a
-			}
-			res.consume = append(res.consume, args)
-		}
-		m := adapters.Message{ID: adapters.NewID(idParts...), Record: rec, Time: now}
-		if rowErr != nil {
-			m.Err = fmt.Errorf("row %s: %w", strings.Join(last.texts(), ", "), rowErr)
-		}
-		if s.o.query == nil {
-			m.Meta = map[string]string{"table": s.o.table.String()}
+		m, consume, err := rc.convert()
+		if err != nil {
+			return pollResult{}, err
 		}
 		res.msgs = append(res.msgs, m)
+		if consume != nil {
+			res.consume = append(res.consume, consume)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return pollResult{}, err
 	}
-	res.last = last
+	if len(res.msgs) > 0 {
+		res.last = rc.last()
+	}
 	return res, nil
+}
+
+// rowConverter turns the raw columns of one result row after another into
+// messages. It is built per result set.
+type rowConverter struct {
+	s          *Source
+	dec        *decoder
+	raw        []sql.RawBytes // the current row, filled by Scan
+	track      []int          // result index of each tracking column
+	consumeIdx []int          // result index of each on_consume parameter
+	idParts    []string
+	lastRaw    [][]byte // tracking values of the last row converted
+	meta       string   // table name for Meta, or ""
+	now        time.Time
+}
+
+func (s *Source) newRowConverter(dec *decoder) (*rowConverter, error) {
+	rc := &rowConverter{s: s, dec: dec, raw: make([]sql.RawBytes, len(dec.names)), now: time.Now()}
+	rc.track = make([]int, len(s.o.tracking))
+	for i, c := range s.o.tracking {
+		rc.track[i] = indexOf(dec.names, c)
+		if rc.track[i] < 0 {
+			return nil, fmt.Errorf("tracking column %q is not in the result (columns: %s)", c, strings.Join(dec.names, ", "))
+		}
+	}
+	if s.o.onConsume != nil {
+		rc.consumeIdx = make([]int, len(s.o.onConsume.names))
+		for i, n := range s.o.onConsume.names {
+			rc.consumeIdx[i] = indexOf(dec.names, n)
+			if rc.consumeIdx[i] < 0 {
+				return nil, fmt.Errorf("on_consume parameter :%s is not a column of the result (columns: %s)", n, strings.Join(dec.names, ", "))
+			}
+		}
+	}
+	rc.idParts = make([]string, 2+len(rc.track))
+	rc.idParts[0], rc.idParts[1] = s.res.Pipeline, s.res.Name
+	rc.lastRaw = make([][]byte, len(rc.track))
+	if s.o.query == nil {
+		rc.meta = s.o.table.String()
+	}
+	return rc, nil
+}
+
+// convert makes the message of the current row, and its on_consume
+// arguments.
+func (rc *rowConverter) convert() (adapters.Message, []any, error) {
+	dec := rc.dec
+	rec := make(adapters.Record, len(rc.raw))
+	var rowErr error
+	strs := dec.strings(rc.raw)
+	for i, r := range rc.raw {
+		var v any
+		var err error
+		if dec.kinds[i] == kString && r != nil && strs != "" {
+			v, strs = strs[:len(r)], strs[len(r):]
+		} else {
+			v, err = dec.value(i, r)
+		}
+		if err != nil && rowErr == nil {
+			rowErr = fmt.Errorf("column %s: %w", dec.names[i], err)
+		}
+		rec[dec.names[i]] = v
+	}
+	for i, ci := range rc.track {
+		r := rc.raw[ci]
+		if r == nil {
+			return adapters.Message{}, nil, fmt.Errorf("tracking column %q is NULL in a row: filter such rows out of the query", rc.s.o.tracking[i])
+		}
+		rc.lastRaw[i] = append(rc.lastRaw[i][:0], r...)
+		// NewID only reads its parts: no copy needed.
+		rc.idParts[2+i] = unsafe.String(unsafe.SliceData(rc.lastRaw[i]), len(rc.lastRaw[i]))
+	}
+	var consume []any
+	if rc.consumeIdx != nil {
+		consume = make([]any, len(rc.consumeIdx))
+		for i, ci := range rc.consumeIdx {
+			if rc.raw[ci] == nil {
+				continue
+			}
+			a, err := wmValue{wmKind(dec.kinds[ci]), string(rc.raw[ci])}.arg()
+			if err != nil {
+				return adapters.Message{}, nil, fmt.Errorf("on_consume parameter :%s: %w", rc.s.o.onConsume.names[i], err)
+			}
+			consume[i] = a
+		}
+	}
+	m := adapters.Message{ID: adapters.NewID(rc.idParts...), Record: rec, Time: rc.now}
+	if rowErr != nil {
+		m.Err = fmt.Errorf("row %s: %w", strings.Join(rc.last().texts(), ", "), rowErr)
+	}
+	if rc.meta != "" {
+		m.Meta = map[string]string{"table": rc.meta}
+	}
+	return m, consume, nil
+}
+
+// last returns the watermark of the last row converted.
+func (rc *rowConverter) last() watermark {
+	w := make(watermark, len(rc.track))
+	for i, ci := range rc.track {
+		w[i] = wmValue{wmKind(rc.dec.kinds[ci]), string(rc.lastRaw[i])}
+	}
+	return w
 }
 
 func indexOf(names []string, name string) int {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 
@@ -98,6 +99,32 @@ func newDecoder(cols []*sql.ColumnType, jsonCols map[string]bool, loc *time.Loca
 		d.kinds[i] = kindOfColumn(c.DatabaseTypeName(), jsonCols[strings.ToLower(c.Name())])
 	}
 	return d
+}
+
+// strings returns the text of every non-NULL, valid UTF-8 string column of
+// a row, concatenated in column order, in one allocation: the record's
+// strings are slices of it. It returns "" when a string column is not
+// valid UTF-8 (value then handles each column).
+func (d *decoder) strings(raw []sql.RawBytes) string {
+	n := 0
+	for i, r := range raw {
+		if d.kinds[i] == kString && r != nil {
+			if !utf8.Valid(r) {
+				return ""
+			}
+			n += len(r)
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	b := make([]byte, 0, n)
+	for i, r := range raw {
+		if d.kinds[i] == kString && r != nil {
+			b = append(b, r...)
+		}
+	}
+	return unsafe.String(unsafe.SliceData(b), n)
 }
 
 // value converts the text of column i; nil raw means NULL.

@@ -1,0 +1,425 @@
+// Command mysql benchmarks the mysql source and sink adapters against
+// go-sql-driver/mysql used by hand for the same work, on the same server,
+// in the same run.
+//
+//	go run ./bench/mysql                        # 1M rows, as in docs/benchmarks.md
+//	go run ./bench/mysql -rows 200000 -profile /tmp/prof
+//
+// It fills a table of -rows rows, then measures:
+//
+//   - read, driver: SELECT pages of -batch rows in keyset order, scanned
+//     into sql.RawBytes (the floor for any reader);
+//   - read, sluice source: the mysql source (run --once) reading the same
+//     pages into records;
+//   - write, driver: multi-row INSERTs of -batch rows, one statement per
+//     batch, autocommit; with interpolated parameters (one round trip) and
+//     with server-side prepared statements; the values are the records the
+//     source read, converted to driver arguments outside the timing;
+//   - write, sluice sink: the mysql sink writing the same records in
+//     batches of -batch (Write = one transaction);
+//   - end to end: the sluice binary, `run --once`, mysql source → disk
+//     queue → mysql sink (and the memory broker for comparison).
+//
+// Write phases start from an empty copy of the table. Times are wall
+// clock around the calls measured only.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/shopspring/decimal"
+
+	"github.com/sluicehq/sluice/adapters"
+	_ "github.com/sluicehq/sluice/adapters/mysql"
+	"github.com/sluicehq/sluice/internal/statestore"
+)
+
+const table = `CREATE TABLE %s (
+	id BIGINT NOT NULL PRIMARY KEY,
+	updated_at DATETIME(6) NOT NULL,
+	customer VARCHAR(40) NOT NULL,
+	sku VARCHAR(16) NOT NULL,
+	qty INT NOT NULL,
+	price DECIMAL(12,2) NOT NULL,
+	status VARCHAR(12) NOT NULL,
+	note VARCHAR(100) NULL,
+	KEY k_upd (updated_at, id)
+) ENGINE=InnoDB`
+
+var columns = []string{"id", "updated_at", "customer", "sku", "qty", "price", "status", "note"}
+
+type bench struct {
+	server  string // DSN without database
+	dbName  string
+	rows    int
+	batch   int
+	profile string
+	db      *sql.DB
+}
+
+func main() {
+	def := os.Getenv("MYSQL_DSN")
+	if def == "" {
+		def = "root@tcp(127.0.0.1:3306)/"
+	}
+	b := &bench{}
+	flag.StringVar(&b.server, "dsn", def, "server DSN; its database is ignored (env MYSQL_DSN)")
+	flag.StringVar(&b.dbName, "db", "sluice_bench", "database to create and use (dropped at the end)")
+	flag.IntVar(&b.rows, "rows", 1_000_000, "rows in the table")
+	flag.IntVar(&b.batch, "batch", 1000, "rows per query, per INSERT and per sink Write")
+	flag.StringVar(&b.profile, "profile", "", "write CPU profiles of the source and sink phases to this directory")
+	e2e := flag.Bool("e2e", true, "also run the sluice binary end to end")
+	keep := flag.Bool("keep", false, "keep the database")
+	flag.Parse()
+
+	cfg, err := mysqldrv.ParseDSN(b.server)
+	if err != nil {
+		log.Fatalf("-dsn: %v", err)
+	}
+	cfg.DBName = ""
+	b.server = cfg.FormatDSN()
+	b.db = open(b.server, "", true)
+	defer b.db.Close()
+	var version string
+	must(b.db.QueryRow("SELECT VERSION()").Scan(&version))
+	fmt.Printf("server %s, %d rows, batches of %d, %d CPUs, %s\n\n", version, b.rows, b.batch, runtime.NumCPU(), runtime.Version())
+	b.setup()
+	if !*keep {
+		defer b.db.Exec("DROP DATABASE `" + b.dbName + "`")
+	}
+
+	fmt.Printf("%-34s %12s %9s\n", "phase", "rows/s", "seconds")
+	report := func(name string, d time.Duration) float64 {
+		rate := float64(b.rows) / d.Seconds()
+		fmt.Printf("%-34s %12.0f %9.2f\n", name, rate, d.Seconds())
+		return rate
+	}
+	report("read: driver, RawBytes", b.readDriver())
+	msgs, d := b.readSource()
+	srcRate := report("read: sluice source", d)
+	args := toArgs(msgs)
+	interp := report("write: driver, interpolated", b.writeDriver(args, true))
+	prepared := report("write: driver, prepared", b.writeDriver(args, false))
+	sinkRate := report("write: sluice sink", b.writeSink(msgs))
+	base := max(interp, prepared)
+	fmt.Printf("\nsink / best driver baseline: %.0f%% (target 80%%); source: %.0f rows/s (target 200000)\n", 100*sinkRate/base, srcRate)
+	if *e2e {
+		msgs, args = nil, nil
+		runtime.GC()
+		fmt.Println()
+		for _, broker := range []string{"disk", "memory"} {
+			d, rss := b.endToEnd(broker)
+			rate := float64(b.rows) / d.Seconds()
+			fmt.Printf("%-34s %12.0f %9.2f   peak RSS %d MB\n", "end to end: sluice run --once, "+broker, rate, d.Seconds(), rss/1024)
+		}
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func open(server, db string, interpolate bool) *sql.DB {
+	cfg, err := mysqldrv.ParseDSN(server)
+	must(err)
+	cfg.DBName = db
+	cfg.InterpolateParams = interpolate
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	conn, err := mysqldrv.NewConnector(cfg)
+	must(err)
+	d := sql.OpenDB(conn)
+	d.SetMaxOpenConns(4)
+	d.SetMaxIdleConns(4)
+	return d
+}
+
+func (b *bench) dsn() string {
+	cfg, _ := mysqldrv.ParseDSN(b.server)
+	cfg.DBName = b.dbName
+	return cfg.FormatDSN()
+}
+
+// setup creates the source table, filled server-side from a sequence.
+func (b *bench) setup() {
+	_, _ = b.db.Exec("DROP DATABASE IF EXISTS `" + b.dbName + "`")
+	mustExec(b.db, "CREATE DATABASE `"+b.dbName+"`")
+	mustExec(b.db, "USE `"+b.dbName+"`")
+	db := open(b.server, b.dbName, true)
+	defer db.Close()
+	mustExec(db, fmt.Sprintf(table, "src"))
+	start := time.Now()
+	for lo := 1; lo <= b.rows; lo += 100_000 {
+		hi := min(lo+100_000-1, b.rows)
+		mustExec(db, fmt.Sprintf(`INSERT INTO src
+			SELECT seq, '2024-01-01' + INTERVAL (seq DIV 50) SECOND + INTERVAL (seq %% 7) MICROSECOND,
+			CONCAT('customer-', LPAD(seq %% 50000, 5, '0')), CONCAT('SKU-', seq %% 9973), 1 + seq %% 50,
+			(seq %% 100000) / 100, ELT(1 + seq %% 4, 'open', 'paid', 'shipped', 'cancelled'),
+			IF(seq %% 10 = 0, NULL, CONCAT('note for order ', seq, ' with some free text'))
+			FROM seq_%d_to_%d`, lo, hi))
+	}
+	fmt.Printf("filled src in %.1fs\n\n", time.Since(start).Seconds())
+}
+
+func mustExec(db *sql.DB, q string, args ...any) {
+	if _, err := db.Exec(q, args...); err != nil {
+		log.Fatalf("%s: %v", firstLine(q), err)
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (b *bench) resetCopy(name string) {
+	db := open(b.server, b.dbName, true)
+	defer db.Close()
+	mustExec(db, "DROP TABLE IF EXISTS "+name)
+	mustExec(db, fmt.Sprintf(table, name))
+}
+
+func startProfile(dir, name string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	must(os.MkdirAll(dir, 0o755))
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	must(err)
+	must(pprof.StartCPUProfile(f))
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// readDriver pages through src in keyset order, scanning into RawBytes.
+func (b *bench) readDriver() time.Duration {
+	db := open(b.server, b.dbName, true)
+	defer db.Close()
+	raw := make([]sql.RawBytes, len(columns))
+	dest := make([]any, len(columns))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	start := time.Now()
+	last, n := int64(0), 0
+	for {
+		rows, err := db.Query("SELECT * FROM src WHERE id > ? ORDER BY id LIMIT ?", last, b.batch)
+		must(err)
+		got := 0
+		for rows.Next() {
+			must(rows.Scan(dest...))
+			got++
+		}
+		must(rows.Err())
+		rows.Close()
+		n += got
+		if got < b.batch {
+			break
+		}
+		last += int64(got)
+	}
+	if n != b.rows {
+		log.Fatalf("driver read %d rows, want %d", n, b.rows)
+	}
+	return time.Since(start)
+}
+
+// readSource reads src through the mysql source, run --once.
+func (b *bench) readSource() ([]adapters.Message, time.Duration) {
+	spec, err := adapters.SourceSpec("mysql")
+	must(err)
+	conf, err := adapters.Decode(spec, map[string]any{
+		"dsn": b.dsn(), "table": "src", "tracking_columns": []any{"updated_at", "id"}, "batch_size": b.batch,
+	}, adapters.DecodeOptions{Path: "bench"})
+	must(err)
+	res := adapters.Resources{Pipeline: "bench", Name: "src", Logger: slog.New(slog.DiscardHandler), State: statestore.Memory(), Once: true}
+	src, err := adapters.NewSource("mysql", conf, res)
+	must(err)
+	defer src.Close(context.Background())
+	ctx := context.Background()
+	must(src.Connect(ctx))
+	msgs := make([]adapters.Message, 0, b.rows)
+	stop := startProfile(b.profile, "source")
+	var d time.Duration
+	for {
+		start := time.Now()
+		batch, err := src.Read(ctx)
+		if errors.Is(err, adapters.ErrEndOfInput) {
+			break
+		}
+		must(err)
+		must(batch.Ack(ctx, nil))
+		d += time.Since(start)
+		msgs = append(msgs, batch.Messages...)
+	}
+	stop()
+	if len(msgs) != b.rows {
+		log.Fatalf("source read %d rows, want %d", len(msgs), b.rows)
+	}
+	return msgs, d
+}
+
+// toArgs converts records to driver arguments, as a hand-written loader
+// would hold them.
+func toArgs(msgs []adapters.Message) [][]any {
+	out := make([][]any, len(msgs))
+	for i, m := range msgs {
+		row := make([]any, len(columns))
+		for j, c := range columns {
+			v := m.Record[c]
+			switch x := v.(type) {
+			case decimal.Decimal:
+				v = x.StringFixed(2)
+			case time.Time:
+				v = x.UTC()
+			}
+			row[j] = v
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// writeDriver inserts args into a fresh copy with multi-row INSERTs.
+func (b *bench) writeDriver(args [][]any, interpolate bool) time.Duration {
+	name := "dst_driver"
+	b.resetCopy(name)
+	db := open(b.server, b.dbName, interpolate)
+	defer db.Close()
+	stmt := func(n int) string {
+		var s strings.Builder
+		s.WriteString("INSERT INTO " + name + " (" + strings.Join(columns, ",") + ") VALUES ")
+		row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(columns)), ",") + ")"
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				s.WriteByte(',')
+			}
+			s.WriteString(row)
+		}
+		return s.String()
+	}
+	full := stmt(b.batch)
+	flat := make([]any, 0, b.batch*len(columns))
+	start := time.Now()
+	for lo := 0; lo < len(args); lo += b.batch {
+		hi := min(lo+b.batch, len(args))
+		flat = flat[:0]
+		for _, r := range args[lo:hi] {
+			flat = append(flat, r...)
+		}
+		q := full
+		if hi-lo != b.batch {
+			q = stmt(hi - lo)
+		}
+		if _, err := db.Exec(q, flat...); err != nil {
+			log.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// writeSink writes the records through the mysql sink.
+func (b *bench) writeSink(msgs []adapters.Message) time.Duration {
+	b.resetCopy("dst_sink")
+	spec, err := adapters.SinkSpec("mysql")
+	must(err)
+	conf, err := adapters.Decode(spec, map[string]any{"dsn": b.dsn(), "table": "dst_sink"}, adapters.DecodeOptions{Path: "bench"})
+	must(err)
+	res := adapters.Resources{Pipeline: "bench", Name: "dst", Logger: slog.New(slog.DiscardHandler), State: statestore.Memory()}
+	sink, err := adapters.NewSink("mysql", conf, res)
+	must(err)
+	defer sink.Close(context.Background())
+	ctx := context.Background()
+	must(sink.Connect(ctx))
+	stop := startProfile(b.profile, "sink")
+	start := time.Now()
+	for lo := 0; lo < len(msgs); lo += b.batch {
+		if err := sink.Write(ctx, msgs[lo:min(lo+b.batch, len(msgs))]); err != nil {
+			log.Fatal(err)
+		}
+	}
+	d := time.Since(start)
+	stop()
+	var n int
+	must(b.db.QueryRow("SELECT COUNT(*) FROM `" + b.dbName + "`.dst_sink").Scan(&n))
+	if n != b.rows {
+		log.Fatalf("sink wrote %d rows, want %d", n, b.rows)
+	}
+	return d
+}
+
+const e2ePipeline = `pipelines:
+  copy:
+    sources:
+      - name: src
+        type: mysql
+        dsn: ${BENCH_DSN}
+        table: src
+        tracking_columns: [updated_at, id]
+        batch_size: %d
+    queues:
+      rows: {max_bytes: 1GiB}
+    sinks:
+      - name: dst
+        type: mysql
+        dsn: ${BENCH_DSN}
+        table: dst_e2e
+        batch_size: %d
+`
+
+// endToEnd runs the sluice binary and returns the wall time and the peak
+// RSS in KiB.
+func (b *bench) endToEnd(broker string) (time.Duration, int64) {
+	b.resetCopy("dst_e2e")
+	dir, err := os.MkdirTemp("", "sluice-bench-mysql")
+	must(err)
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sluicehq/sluice/cmd/sluice")
+	if out, err := build.CombinedOutput(); err != nil {
+		log.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfgFile := filepath.Join(dir, "pipeline.yaml")
+	must(os.WriteFile(cfgFile, []byte(fmt.Sprintf(e2ePipeline, b.batch, b.batch)), 0o644))
+	cmd := exec.Command(bin, "run", "--once", "-c", cfgFile, "--data-dir", filepath.Join(dir, "data"), "--broker", broker, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "BENCH_DSN="+b.dsn())
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("sluice run: %v", err)
+	}
+	d := time.Since(start)
+	var n int
+	must(b.db.QueryRow("SELECT COUNT(*) FROM `" + b.dbName + "`.dst_e2e").Scan(&n))
+	if n != b.rows {
+		log.Fatalf("end to end wrote %d rows, want %d", n, b.rows)
+	}
+	return d, maxRSS(cmd)
+}
+
+func maxRSS(cmd *exec.Cmd) int64 {
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss
+	}
+	return 0
+}
