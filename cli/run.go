@@ -214,10 +214,15 @@ func runAgent(cmd *cobra.Command, path string, s settings, once bool) error {
 		}
 		srv = admin.New(admin.Options{Agent: agent, Metrics: m.Handler(), Token: s.AdminToken, Reload: reloadAPI, Logger: log})
 		if _, err := srv.Start(s.AdminAddress); err != nil {
-			stopBG()
-			wg.Wait()
-			_ = agent.Stop(context.Background())
-			return exitCode(1, err)
+			if !once {
+				stopBG()
+				wg.Wait()
+				_ = agent.Stop(context.Background())
+				return exitCode(1, err)
+			}
+			// a batch run beside a running agent finds the port taken
+			agentLog.Warn("no admin server for this run", "error", err)
+			srv = nil
 		}
 	}
 	if prog != nil {

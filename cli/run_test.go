@@ -106,10 +106,21 @@ func TestRunOnceDeliversEverything(t *testing.T) {
 	if len(seen) != 5000 {
 		t.Fatalf("published %d distinct records, want 5000 (missing %v)", len(seen), missing(seen, 5000))
 	}
-	// a second run has nothing left to do
-	if _, stderr, code := run(t, "run", "--once", "-c", cfg, "--data-dir", filepath.Join(dir, "data"), "--admin-address", "off", "--quiet"); code != 0 ||
-		!strings.Contains(stderr, "pipeline p: read 0, written 0") {
+	// a second run has nothing left to do; with the admin port taken (an
+	// agent runs beside it) it goes on without its admin server
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, stderr, code := run(t, "run", "--once", "-c", cfg, "--data-dir", filepath.Join(dir, "data"), "--admin-address", ln.Addr().String(), "--quiet"); code != 0 ||
+		!strings.Contains(stderr, "pipeline p: read 0, written 0") || !strings.Contains(stderr, "no admin server for this run") {
 		t.Fatalf("second run: exit %d\n%s", code, stderr)
+	}
+	// a long-running agent refuses to start without its admin server
+	if _, stderr, code := run(t, "run", "-c", cfg, "--data-dir", filepath.Join(dir, "data"), "--admin-address", ln.Addr().String(), "--quiet"); code != 1 ||
+		!strings.Contains(stderr, "admin: listen on "+ln.Addr().String()) {
+		t.Fatalf("taken admin port: exit %d\n%s", code, stderr)
 	}
 }
 
