@@ -30,18 +30,26 @@ type SSHDOptions struct {
 	// sshd checks the system's passwords (UsePAM no): useful to test that a
 	// wrong password is refused, since tests cannot know a right one.
 	Password bool
-	// InternalSFTP serves SFTP inside sshd ("Subsystem sftp internal-sftp")
-	// instead of OpenSSH's sftp-server program.
-	InternalSFTP bool
+	// SFTPServer serves SFTP with OpenSSH's sftp-server program, through
+	// the user's shell, instead of inside sshd ("Subsystem sftp
+	// internal-sftp", the same code without two process starts per
+	// session).
+	SFTPServer bool
+	// User is the account to log in as instead of the current user, for
+	// tests of permissions (root may read anything): an existing account
+	// such as "nobody", which works with internal-sftp even without a
+	// login shell.
+	User string
 }
 
 // SSHDServer is a private OpenSSH sshd for tests: its own generated ed25519
 // host key and user key, public-key authentication through an
-// AuthorizedKeysFile of its own, SFTP through OpenSSH's sftp-server, on a
-// free port of 127.0.0.1. Users log in as the user running the tests (root
+// AuthorizedKeysFile of its own, OpenSSH's SFTP server (internal-sftp, or
+// the sftp-server program), on a free port of 127.0.0.1. Users log in as the user running the tests (root
 // in the sandbox, allowed by PermitRootLogin yes in the private config).
 // There is no chroot (sshd refuses one under the world-writable /tmp):
-// Root is a fresh directory for the test's files, used by absolute paths.
+// Root is a fresh directory for the test's files (mode 0755, owned by the
+// current user), used by absolute paths.
 type SSHDServer struct {
 	// Addr is "127.0.0.1:PORT"; Host and Port its parts.
 	Addr string
@@ -117,6 +125,13 @@ func StartSSHD(o SSHDOptions) (*SSHDServer, error) {
 		return nil, err
 	}
 	s := &SSHDServer{dir: dir, User: u.Username, Host: "127.0.0.1", Root: filepath.Join(dir, "root")}
+	if o.User != "" {
+		if _, err := user.Lookup(o.User); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		s.User = o.User
+	}
 	if err := s.setup(bin, o); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -146,6 +161,13 @@ func (s *SSHDServer) setup(bin string, o SSHDOptions) error {
 	if err := s.AddAuthorizedKey(userPub); err != nil {
 		return err
 	}
+	// sshd reads authorized_keys as the user logging in.
+	if err := os.Chmod(s.dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(s.dir, "authorized_keys"), 0o644); err != nil {
+		return err
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -158,10 +180,12 @@ func (s *SSHDServer) setup(bin string, o SSHDOptions) error {
 		return err
 	}
 	subsystem := "internal-sftp"
-	if !o.InternalSFTP {
-		if p, err := sftpServerBinary(); err == nil {
-			subsystem = p
+	if o.SFTPServer {
+		p, err := sftpServerBinary()
+		if err != nil {
+			return err
 		}
+		subsystem = p
 	}
 	yesNo := map[bool]string{true: "yes", false: "no"}
 	conf := []string{

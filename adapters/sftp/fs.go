@@ -1,0 +1,472 @@
+package sftp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+
+	"github.com/pkg/sftp"
+
+	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/adapters/filekit"
+)
+
+// remoteFS is a filekit.WriteFS over the SFTP connection of a source or
+// sink. Names are used as they are (the source's absolute or
+// login-relative paths) or, with base set, below base (the sink's base_dir;
+// filekit.Confine has kept them there lexically). It is safe for
+// concurrent use; every error names the account and the path.
+type remoteFS struct {
+	c    *conn
+	base string
+	mode fs.FileMode // permissions of created files; 0: the server's default
+
+	mu   sync.Mutex
+	dirs map[string]bool // directories known to exist, to skip MkdirAll round trips
+}
+
+var (
+	_ filekit.WriteFS          = (*remoteFS)(nil)
+	_ filekit.NoReplaceRenamer = (*remoteFS)(nil)
+	_ filekit.File             = (*remoteReader)(nil)
+	_ filekit.WriteFile        = (*remoteWriter)(nil)
+)
+
+func newRemoteFS(c *conn, base string, mode fs.FileMode) *remoteFS {
+	return &remoteFS{c: c, base: base, mode: mode, dirs: map[string]bool{}}
+}
+
+func (f *remoteFS) abs(name string) string {
+	if f.base == "" {
+		return name
+	}
+	if name == "" || name == "." {
+		return f.base
+	}
+	return path.Join(f.base, name)
+}
+
+// Stat implements filekit.FS.
+func (f *remoteFS) Stat(name string) (fs.FileInfo, error) {
+	s, err := f.c.session()
+	if err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	fi, err := s.sftp.Stat(p)
+	if err != nil {
+		return nil, f.c.wrap(s, err, "stat", p)
+	}
+	return fi, nil
+}
+
+// ReadDir implements filekit.FS: one listing (a few requests of about a
+// hundred names each) with sizes and times; only symbolic links cost a
+// Stat each, to follow them as the local file source does.
+func (f *remoteFS) ReadDir(name string) ([]fs.FileInfo, error) {
+	s, err := f.c.session()
+	if err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	infos, err := s.sftp.ReadDir(p)
+	if err != nil {
+		return nil, f.c.wrap(s, err, "list", p)
+	}
+	for i, fi := range infos {
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		st, err := s.sftp.Stat(path.Join(p, fi.Name()))
+		if err != nil {
+			if werr := f.c.wrap(s, err, "stat", path.Join(p, fi.Name())); errors.Is(werr, adapters.ErrNotConnected) {
+				return nil, werr
+			}
+			continue // a dangling link stays a link: neither file nor directory
+		}
+		infos[i] = renamedInfo{st, fi.Name()}
+	}
+	return infos, nil
+}
+
+// renamedInfo is a link target's info under the link's name.
+type renamedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (r renamedInfo) Name() string { return r.name }
+
+// Open implements filekit.FS: the file starts downloading at once, in the
+// background, up to readAhead bytes ahead of its reader.
+func (f *remoteFS) Open(name string) (filekit.File, error) {
+	s, err := f.c.session()
+	if err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	sf, err := s.sftp.Open(p)
+	if err != nil {
+		return nil, f.c.wrap(s, err, "open", p)
+	}
+	r := &remoteReader{fs: f, s: s, name: p}
+	r.start(sf, 0)
+	return r, nil
+}
+
+// Rename implements filekit.FS, replacing newname: atomically with
+// posix-rename@openssh.com, else by removing newname first.
+func (f *remoteFS) Rename(oldname, newname string) error {
+	s, err := f.c.session()
+	if err != nil {
+		return err
+	}
+	o, n := f.abs(oldname), f.abs(newname)
+	if s.posixRename {
+		return f.c.wrap(s, s.sftp.PosixRename(o, n), "rename", o, n)
+	}
+	err = s.sftp.Rename(o, n)
+	if err != nil {
+		if _, serr := s.sftp.Stat(n); serr == nil {
+			if rerr := s.sftp.Remove(n); rerr != nil {
+				return f.c.wrap(s, rerr, "remove", n)
+			}
+			err = s.sftp.Rename(o, n)
+		}
+	}
+	return f.c.wrap(s, err, "rename", o, n)
+}
+
+// RenameNoReplace implements filekit.NoReplaceRenamer with SFTP's own
+// rename request, which fails when the target exists (OpenSSH links the
+// new name, then unlinks the old one).
+func (f *remoteFS) RenameNoReplace(oldname, newname string) error {
+	s, err := f.c.session()
+	if err != nil {
+		return err
+	}
+	o, n := f.abs(oldname), f.abs(newname)
+	err = s.sftp.Rename(o, n)
+	if err != nil {
+		if _, serr := s.sftp.Stat(n); serr == nil {
+			err = fs.ErrExist
+		}
+	}
+	return f.c.wrap(s, err, "rename", o, n)
+}
+
+// Remove implements filekit.FS.
+func (f *remoteFS) Remove(name string) error {
+	s, err := f.c.session()
+	if err != nil {
+		return err
+	}
+	p := f.abs(name)
+	return f.c.wrap(s, s.sftp.Remove(p), "remove", p)
+}
+
+// MkdirAll implements filekit.FS. Directories it created or found are
+// remembered; a later failure to create a file in one forgets them all.
+func (f *remoteFS) MkdirAll(name string) error {
+	p := f.abs(name)
+	f.mu.Lock()
+	known := f.dirs[p]
+	f.mu.Unlock()
+	if known {
+		return nil
+	}
+	s, err := f.c.session()
+	if err != nil {
+		return err
+	}
+	if err := s.sftp.MkdirAll(p); err != nil {
+		return f.c.wrap(s, err, "create directory", p)
+	}
+	f.mu.Lock()
+	f.dirs[p] = true
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *remoteFS) forgetDirs() {
+	f.mu.Lock()
+	clear(f.dirs)
+	f.mu.Unlock()
+}
+
+// Create implements filekit.WriteFS: O_EXCL, then file_mode.
+func (f *remoteFS) Create(name string) (filekit.WriteFile, error) {
+	s, err := f.c.session()
+	if err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	sf, err := s.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		f.forgetDirs()
+		// OpenSSH reports an existing file as a plain failure.
+		if _, serr := s.sftp.Stat(p); serr == nil {
+			err = fs.ErrExist
+		}
+		return nil, f.c.wrap(s, err, "create", p)
+	}
+	if f.mode != 0 {
+		if err := sf.Chmod(f.mode); err != nil {
+			sf.Close()
+			return nil, f.c.wrap(s, err, "chmod", p)
+		}
+	}
+	return &remoteWriter{fs: f, s: s, f: sf, name: p}, nil
+}
+
+// OpenWrite implements filekit.WriteFS.
+func (f *remoteFS) OpenWrite(name string) (filekit.WriteFile, error) {
+	s, err := f.c.session()
+	if err != nil {
+		return nil, err
+	}
+	p := f.abs(name)
+	sf, err := s.sftp.OpenFile(p, os.O_WRONLY)
+	if err != nil {
+		return nil, f.c.wrap(s, err, "open for writing", p)
+	}
+	if _, err := sf.Seek(0, io.SeekEnd); err != nil {
+		sf.Close()
+		return nil, f.c.wrap(s, err, "seek to the end of", p)
+	}
+	return &remoteWriter{fs: f, s: s, f: sf, name: p}, nil
+}
+
+// Truncate implements filekit.WriteFS.
+func (f *remoteFS) Truncate(name string, size int64) error {
+	s, err := f.c.session()
+	if err != nil {
+		return err
+	}
+	p := f.abs(name)
+	return f.c.wrap(s, s.sftp.Truncate(p, size), "truncate", p)
+}
+
+// SyncDir implements filekit.WriteFS: SFTP cannot fsync a directory.
+func (f *remoteFS) SyncDir(string) error { return nil }
+
+// Close closes the connection (the sink's Writer closes its FS).
+func (f *remoteFS) Close() error {
+	f.c.close()
+	return nil
+}
+
+// remoteWriter is a file written over SFTP.
+type remoteWriter struct {
+	fs   *remoteFS
+	s    *session
+	f    *sftp.File
+	name string
+}
+
+// Write writes p, with concurrent requests when it is larger than a
+// packet; it returns once the server acknowledged every request.
+func (w *remoteWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	return n, w.fs.c.wrap(w.s, err, "write", w.name)
+}
+
+// Sync fsyncs the file on the server with fsync@openssh.com; without the
+// extension it returns nil, the server having acknowledged every write.
+func (w *remoteWriter) Sync() error {
+	if !w.s.fsync {
+		return nil
+	}
+	return w.fs.c.wrap(w.s, w.f.Sync(), "fsync", w.name)
+}
+
+// Close closes the remote handle.
+func (w *remoteWriter) Close() error {
+	return w.fs.c.wrap(w.s, w.f.Close(), "close", w.name)
+}
+
+// readAhead bounds how far a download runs ahead of its reader.
+const readAhead = 512 << 10
+
+// remoteReader is a file read over SFTP: a background download (pkg/sftp's
+// WriteTo, max_requests reads in flight) feeds a bounded buffer that Read
+// drains, so a decoder reading small pieces still gets the throughput of
+// pipelined requests, and files opened ahead download while the current
+// one is decoded. Each download owns its remote handle and closes it when
+// it ends, so Close never waits for the network. It is used by one
+// goroutine at a time.
+type remoteReader struct {
+	fs   *remoteFS
+	s    *session
+	name string
+	off  int64 // offset of the next byte Read returns
+	buf  *pipe // the current download
+}
+
+func (r *remoteReader) start(sf *sftp.File, off int64) {
+	p := newPipe(readAhead)
+	r.buf, r.off = p, off
+	go func() {
+		var err error
+		if off > 0 {
+			_, err = sf.Seek(off, io.SeekStart)
+		}
+		if err == nil {
+			_, err = sf.WriteTo(p)
+		}
+		sf.Close()
+		if err != nil && !errors.Is(err, errReaderGone) {
+			p.closeWrite(r.fs.c.wrap(r.s, err, "read", r.name))
+			return
+		}
+		p.closeWrite(io.EOF)
+	}()
+}
+
+// Read implements io.Reader.
+func (r *remoteReader) Read(b []byte) (int, error) {
+	if r.buf == nil {
+		return 0, os.ErrClosed
+	}
+	n, err := r.buf.Read(b)
+	r.off += int64(n)
+	return n, err
+}
+
+// Seek implements io.Seeker. Moving elsewhere than the current offset
+// stops the download and starts another there, on a new handle.
+func (r *remoteReader) Seek(offset int64, whence int) (int64, error) {
+	if r.buf == nil {
+		return 0, os.ErrClosed
+	}
+	target := offset
+	switch whence {
+	case io.SeekCurrent:
+		target = r.off + offset
+	case io.SeekEnd:
+		s, err := r.fs.c.session()
+		if err != nil {
+			return 0, err
+		}
+		fi, err := s.sftp.Stat(r.name)
+		if err != nil {
+			return 0, r.fs.c.wrap(s, err, "stat", r.name)
+		}
+		target = fi.Size() + offset
+	}
+	if target < 0 {
+		return 0, fmt.Errorf("seek %q: negative offset %d", r.name, target)
+	}
+	if target == r.off {
+		return target, nil
+	}
+	r.buf.closeRead()
+	r.buf = nil
+	s, err := r.fs.c.session()
+	if err != nil {
+		return 0, err
+	}
+	sf, err := s.sftp.Open(r.name)
+	if err != nil {
+		return 0, r.fs.c.wrap(s, err, "open", r.name)
+	}
+	r.s = s
+	r.start(sf, target)
+	return target, nil
+}
+
+// Close stops the download; its goroutine closes the remote handle.
+func (r *remoteReader) Close() error {
+	if r.buf != nil {
+		r.buf.closeRead()
+		r.buf = nil
+	}
+	return nil
+}
+
+var errReaderGone = errors.New("sftp: reader closed")
+
+// pipe is a bounded in-memory pipe: Write blocks while limit bytes wait
+// to be read. Its buffer grows with what waits, so a small file costs
+// little memory.
+type pipe struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	buf   []byte
+	r     int // read position in buf
+	limit int
+	werr  error // the writer is done: io.EOF or why it failed
+	rdone bool  // the reader is gone
+}
+
+func newPipe(limit int) *pipe {
+	p := &pipe{limit: limit}
+	p.cond.L = &p.mu
+	return p
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for len(b) > 0 {
+		for !p.rdone && len(p.buf)-p.r >= p.limit {
+			p.cond.Wait()
+		}
+		if p.rdone {
+			return n, errReaderGone
+		}
+		k := min(p.limit-(len(p.buf)-p.r), len(b))
+		if p.r > 0 && cap(p.buf)-len(p.buf) < k {
+			m := copy(p.buf, p.buf[p.r:])
+			p.buf, p.r = p.buf[:m], 0
+		}
+		p.buf = append(p.buf, b[:k]...)
+		b, n = b[k:], n+k
+		p.cond.Broadcast()
+	}
+	return n, nil
+}
+
+func (p *pipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.r == len(p.buf) && p.werr == nil && !p.rdone {
+		p.cond.Wait()
+	}
+	if p.rdone {
+		return 0, os.ErrClosed
+	}
+	if p.r == len(p.buf) {
+		return 0, p.werr
+	}
+	n := copy(b, p.buf[p.r:])
+	p.r += n
+	if p.r == len(p.buf) {
+		p.buf, p.r = p.buf[:0], 0
+	}
+	p.cond.Broadcast()
+	return n, nil
+}
+
+// closeWrite ends the stream: readers get err (io.EOF at the end) once
+// the buffer is drained.
+func (p *pipe) closeWrite(err error) {
+	p.mu.Lock()
+	p.werr = err
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// closeRead tells the writer nobody reads any more.
+func (p *pipe) closeRead() {
+	p.mu.Lock()
+	p.rdone = true
+	p.buf = nil
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}

@@ -1,0 +1,126 @@
+package sftp
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+
+	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/adapters/filekit"
+)
+
+func init() {
+	adapters.RegisterSource("sftp", sourceSpec(), newSource)
+	adapters.RegisterSink("sftp", sinkSpec(), newSink)
+}
+
+// source is a filekit.Source over the remote directory, with the
+// connection it reads through.
+type source struct {
+	conn  *conn
+	inner *filekit.Source
+}
+
+var (
+	_ adapters.Source        = (*source)(nil)
+	_ adapters.HealthChecker = (*source)(nil)
+)
+
+func newSource(conf *adapters.Config, res adapters.Resources) (adapters.Source, error) {
+	c := newConn(dialOptionsFrom(conf, res.Logger))
+	o, err := filekit.SourceOptionsFrom(conf, res, newRemoteFS(c, "", 0))
+	if err != nil {
+		return nil, err
+	}
+	o.Filter = sizeAgeFilter(conf)
+	o.OpenAhead = conf.Int("concurrency") - 1
+	inner, err := filekit.NewSource(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", conf.Path(), err)
+	}
+	return &source{conn: c, inner: inner}, nil
+}
+
+// Connect dials when there is no live connection, then checks the
+// directory and loads the checkpoints.
+func (s *source) Connect(ctx context.Context) error {
+	if err := s.conn.connect(ctx); err != nil {
+		return err
+	}
+	return s.inner.Connect(ctx)
+}
+
+// Read implements adapters.Source.
+func (s *source) Read(ctx context.Context) (adapters.Batch, error) { return s.inner.Read(ctx) }
+
+// Close stops reading and closes the connection; it is idempotent.
+func (s *source) Close(ctx context.Context) error {
+	err := s.inner.Close(ctx)
+	s.conn.close()
+	return err
+}
+
+// Health reports whether the server answers a keepalive now.
+func (s *source) Health(ctx context.Context) error { return s.conn.health(ctx) }
+
+// sink is a filekit.Writer over base_dir on the server.
+type sink struct {
+	conn *conn
+	w    *filekit.Writer
+}
+
+var (
+	_ adapters.Sink          = (*sink)(nil)
+	_ adapters.HealthChecker = (*sink)(nil)
+)
+
+func newSink(conf *adapters.Config, res adapters.Resources) (adapters.Sink, error) {
+	c := newConn(dialOptionsFrom(conf, res.Logger))
+	var mode fs.FileMode
+	if m := conf.String("file_mode"); m != "" {
+		mode, _ = parseMode(m)
+	}
+	fsys := newRemoteFS(c, conf.String("base_dir"), mode)
+	open := func(ctx context.Context) (filekit.WriteFS, error) {
+		if err := c.connect(ctx); err != nil {
+			return nil, err
+		}
+		if err := fsys.MkdirAll(""); err != nil {
+			return nil, fmt.Errorf("base_dir: %w", err)
+		}
+		return fsys, nil
+	}
+	o, err := filekit.WriterOptionsFrom(conf, res, open)
+	if err != nil {
+		return nil, err
+	}
+	w, err := filekit.NewWriter(o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", conf.Path(), err)
+	}
+	return &sink{conn: c, w: w}, nil
+}
+
+// Connect dials when there is no live connection (the Writer keeps its
+// FS, whose connection this replaces), then lets the Writer publish the
+// temp files a lost connection or a crash left.
+func (s *sink) Connect(ctx context.Context) error {
+	if err := s.conn.connect(ctx); err != nil {
+		return err
+	}
+	return s.w.Connect(ctx)
+}
+
+// Write implements adapters.Sink.
+func (s *sink) Write(ctx context.Context, msgs []adapters.Message) error { return s.w.Write(ctx, msgs) }
+
+// Close publishes the open files and closes the connection; it is
+// idempotent.
+func (s *sink) Close(ctx context.Context) error {
+	err := s.w.Close(ctx)
+	s.conn.close()
+	return err
+}
+
+// Health reports whether the server answers a keepalive now.
+func (s *sink) Health(ctx context.Context) error { return s.conn.health(ctx) }
