@@ -527,7 +527,14 @@ func (d *decoder) record(depth int) map[string]any {
 // DecodeMessage decodes an encoding made by AppendMessage. It never retains
 // b. Corrupt or truncated input gives an error wrapping ErrCorrupt, never a
 // panic, and allocations are bounded by len(b).
-func DecodeMessage(b []byte) (adapters.Message, error) {
+func DecodeMessage(b []byte) (adapters.Message, error) { return decodeMessage(b, false) }
+
+// DecodeMessageShared is DecodeMessage, except that the message's Raw is a
+// slice of b rather than a copy: the caller must not modify b while the
+// message is in use. It saves a copy of large payloads on the read path.
+func DecodeMessageShared(b []byte) (adapters.Message, error) { return decodeMessage(b, true) }
+
+func decodeMessage(b []byte, share bool) (adapters.Message, error) {
 	var m adapters.Message
 	if len(b) < 2 {
 		return m, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
@@ -547,7 +554,11 @@ func DecodeMessage(b []byte) (adapters.Message, error) {
 			return m, d.err
 		}
 		end -= n
-		m.Raw = append(make([]byte, 0, n), b[end:]...)
+		if share {
+			m.Raw = b[end:len(b):len(b)]
+		} else {
+			m.Raw = append(make([]byte, 0, n), b[end:]...)
+		}
 	}
 	d.b = b[:end]
 	d.str = string(b[:end]) // offsets in str are offsets in b

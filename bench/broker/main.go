@@ -61,6 +61,7 @@ type result struct {
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
 	ClientRSSMB float64 `json:"client_rss_mb"`
+	CPUUsPerMsg float64 `json:"cpu_us_per_msg"` // user+system CPU of client and server per message
 	ServerRSSMB float64 `json:"server_rss_mb,omitempty"`
 	Commits     int64   `json:"commits,omitempty"`
 	CommitMs    float64 `json:"commit_ms,omitempty"`  // mean write+fdatasync time
@@ -142,19 +143,19 @@ func main() {
 		}
 	}
 	fmt.Println()
-	fmt.Println("| system | size | messages | workers | msgs/s | MB/s | p50 enqueue→durable | p99 | peak RSS client | peak RSS server |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| system | size | messages | workers | msgs/s | MB/s | p50 enqueue→durable | p99 | CPU µs/msg | peak RSS client | peak RSS server |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Printf("| %s | %d | %d | %d | error: %s |||||| \n", r.System, r.Size, r.Count, r.Workers, r.Error)
+			fmt.Printf("| %s | %s | %d | %d | error: %s ||||||| \n", r.System, sizeName(r.Size), r.Count, r.Workers, r.Error)
 			continue
 		}
 		srv := "—"
 		if r.ServerRSSMB > 0 {
 			srv = fmt.Sprintf("%.0f MB", r.ServerRSSMB)
 		}
-		fmt.Printf("| %s | %s | %d | %d | %.0f | %.1f | %.2f ms | %.2f ms | %.0f MB | %s |\n",
-			r.System, sizeName(r.Size), r.Count, r.Workers, r.MsgsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.ClientRSSMB, srv)
+		fmt.Printf("| %s | %s | %d | %d | %.0f | %.1f | %.2f ms | %.2f ms | %.2f | %.0f MB | %s |\n",
+			r.System, sizeName(r.Size), r.Count, r.Workers, r.MsgsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.CPUUsPerMsg, r.ClientRSSMB, srv)
 	}
 }
 
@@ -170,8 +171,8 @@ func printResult(r result) {
 		fmt.Printf("%-12s %6s workers=%d: error: %s\n", r.System, sizeName(r.Size), r.Workers, r.Error)
 		return
 	}
-	fmt.Printf("%-12s %6s workers=%d: %9.0f msgs/s %7.1f MB/s  p50 %.2f ms  p99 %.2f ms  rss %.0f MB (server %.0f MB)  %.1f s",
-		r.System, sizeName(r.Size), r.Workers, r.MsgsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.ClientRSSMB, r.ServerRSSMB, r.Seconds)
+	fmt.Printf("%-12s %6s workers=%d: %9.0f msgs/s %7.1f MB/s  p50 %.2f ms  p99 %.2f ms  cpu %.2f us/msg  rss %.0f MB (server %.0f MB)  %.1f s",
+		r.System, sizeName(r.Size), r.Workers, r.MsgsPerSec, r.MBPerSec, r.P50Ms, r.P99Ms, r.CPUUsPerMsg, r.ClientRSSMB, r.ServerRSSMB, r.Seconds)
 	if r.Commits > 0 {
 		fmt.Printf("  %d commits: %.2f ms, %.0f records each", r.Commits, r.CommitMs, r.PerCommit)
 	}
@@ -223,6 +224,11 @@ func runOne(c config) result {
 		r.Error = err.Error()
 	}
 	r.ClientRSSMB = peakRSS("self")
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil && c.Count > 0 {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		r.CPUUsPerMsg += float64(cpu.Microseconds()) / float64(c.Count)
+	}
 	return r
 }
 
@@ -431,6 +437,9 @@ func runNATS(c config, r *result) error {
 	}
 	defer func() {
 		r.ServerRSSMB = peakRSS(strconv.Itoa(srv.Process.Pid))
+		if c.Count > 0 {
+			r.CPUUsPerMsg += float64(procCPU(srv.Process.Pid).Microseconds()) / float64(c.Count)
+		}
 		_ = srv.Process.Signal(syscall.SIGTERM)
 		_ = srv.Wait()
 	}()
@@ -529,6 +538,25 @@ func peakRSS(pid string) float64 {
 		}
 	}
 	return 0
+}
+
+// procCPU returns the user+system CPU time a process used so far.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // clock ticks: USER_HZ is 100 on Linux
 }
 
 var ddRate = regexp.MustCompile(`(\d+) bytes .* copied, ([\d.]+) s`)

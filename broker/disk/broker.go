@@ -50,7 +50,7 @@ type Options struct {
 	// with, before broker.Defaults fill what is still zero.
 	Defaults broker.Options
 	// MaxCommitBytes bounds what one commit writes, so a commit's latency
-	// stays bounded under load. Zero means 4 MiB.
+	// stays bounded under load. Zero means 16 MiB.
 	MaxCommitBytes int
 	// FS is the file system; nil means the operating system's. Tests use
 	// an in-memory one that simulates crashes.
@@ -129,7 +129,7 @@ func newBroker(dir string, opts Options) *Broker {
 		b.logger = slog.Default()
 	}
 	if b.opts.MaxCommitBytes <= 0 {
-		b.opts.MaxCommitBytes = 4 << 20
+		b.opts.MaxCommitBytes = 16 << 20
 	}
 	return b
 }

@@ -94,7 +94,7 @@ type group struct {
 }
 
 func newGroup(q *queue, name string, gs *groupState) *group {
-	g := &group{q: q, name: name, floor: gs.floor, waitCh: make(chan struct{})}
+	g := &group{q: q, name: name, floor: gs.floor, waitCh: make(chan struct{}), rd: frameReader{fresh: true}}
 	g.recAcked = slices.Clone(gs.acked)
 	if len(gs.retries) > 0 {
 		g.recRetry = make(map[uint64]retryInfo, len(gs.retries))
@@ -166,8 +166,7 @@ type pick struct {
 	seq      uint64
 	epoch    uint16
 	attempts int32
-	rec      dataRecord
-	off, end int // payload in the collect's arena
+	rec      dataRecord // its payload is in a buffer no later read reuses
 }
 
 func (g *group) deliverLocked(seq uint64, s *slot, now int64, vt time.Duration) pick {
@@ -296,8 +295,7 @@ func (g *group) collect(max int) ([]pick, int64, chan struct{}, error) {
 	now := time.Now().UnixNano()
 	wake := g.expireLocked(now)
 	var picks []pick
-	var arena []byte
-	var rd frameReader // redeliveries are read apart from the sequential reader
+	rd := frameReader{fresh: true, chunk: 4096} // redeliveries, apart from the sequential reader
 	for len(picks) < max && len(g.ready) > 0 {
 		seq := g.ready[0]
 		g.ready = g.ready[1:]
@@ -317,9 +315,6 @@ func (g *group) collect(max int) ([]pick, int64, chan struct{}, error) {
 		}
 		p := g.deliverLocked(seq, s, now, vt)
 		p.rec = rec
-		p.off = len(arena)
-		arena = append(arena, rec.payload...)
-		p.end = len(arena)
 		picks = append(picks, p)
 	}
 	for len(picks) < max {
@@ -331,11 +326,6 @@ func (g *group) collect(max int) ([]pick, int64, chan struct{}, error) {
 			break
 		}
 		if p.attempts > 0 {
-			// the payload is a slice of the reader's buffer, which the
-			// next refill overwrites
-			p.off = len(arena)
-			arena = append(arena, p.rec.payload...)
-			p.end = len(arena)
 			picks = append(picks, p)
 		}
 	}
@@ -348,9 +338,6 @@ func (g *group) collect(max int) ([]pick, int64, chan struct{}, error) {
 		q.freed()
 	}
 	if len(picks) > 0 {
-		for i := range picks {
-			picks[i].rec.payload = arena[picks[i].off:picks[i].end:picks[i].end]
-		}
 		return picks, 0, nil, nil
 	}
 	g.waiting++
@@ -458,7 +445,7 @@ func (g *group) resyncLocked(cause error) error {
 	q.b.logger.Error("disk broker: CORRUPT RECORDS SKIPPED: a durable record failed its checksum on read; the queue goes on after it",
 		"queue", q.name, "group", g.name, "position", g.rpos, "bytes", skip, "error", cause)
 	g.rpos += skip
-	g.rd = frameReader{}
+	g.rd = frameReader{fresh: true}
 	return nil
 }
 
@@ -659,7 +646,7 @@ func (g *group) purge(end uint64, pos int64) {
 	g.floor = end
 	g.win, g.head = g.win[:0], 0
 	g.rpos = pos
-	g.rd = frameReader{}
+	g.rd = frameReader{fresh: true}
 	g.ready, g.touts, g.thead, g.retries = nil, nil, 0, nil
 	g.inflight, g.nAckedIn = 0, 0
 	g.recAcked, g.recRetry, g.gapAcks = nil, nil, nil

@@ -457,7 +457,7 @@ func (q *queue) Peek(ctx context.Context, n int) ([]adapters.Message, error) {
 	}
 	floorSeq, pos := q.floor()
 	out := make([]adapters.Message, 0, min(n, 1024))
-	var fr frameReader
+	fr := frameReader{fresh: true} // decoded messages share its buffers
 	for len(out) < n {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -491,7 +491,7 @@ func (q *queue) decode(rec dataRecord) (adapters.Message, error) {
 			return adapters.Message{}, err
 		}
 	}
-	m, err := broker.DecodeMessage(p)
+	m, err := broker.DecodeMessageShared(p) // p is never reused: see frameReader
 	if err != nil {
 		return m, fmt.Errorf("queue %s: message %d: %w", q.name, rec.seq, err)
 	}
@@ -573,15 +573,22 @@ func (q *queue) Close() error {
 }
 
 // frameReader reads records sequentially from a data log through a buffer.
+// A fresh reader never overwrites bytes it returned: each refill reads into
+// a new buffer, so records may be used after later reads.
 type frameReader struct {
 	buf    []byte
 	bufPos int64 // log position of buf[0]
+	fresh  bool
+	chunk  int // bytes per read; 0 means 256 KiB
 }
 
 // next returns the record at pos and its frame length; 0 at the durable
 // end. A frame that fails its checksum is an error.
 func (fr *frameReader) next(l *dataLog, pos int64) (dataRecord, int, error) {
-	need := 256 << 10
+	need := fr.chunk
+	if need == 0 {
+		need = 256 << 10
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if off := pos - fr.bufPos; off >= 0 && off+frameHeader <= int64(len(fr.buf)) {
 			b := fr.buf[off:]
@@ -602,7 +609,7 @@ func (fr *frameReader) next(l *dataLog, pos int64) (dataRecord, int, error) {
 			}
 			need = max(need, n)
 		}
-		if cap(fr.buf) < need {
+		if cap(fr.buf) < need || fr.fresh {
 			fr.buf = make([]byte, 0, need)
 		}
 		n, err := l.readAt(pos, fr.buf[:cap(fr.buf)])
