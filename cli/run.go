@@ -310,9 +310,10 @@ wait:
 }
 
 // secondSignal exits at once on another SIGINT or SIGTERM while the agent
-// drains, until done is closed. Acknowledged data is durable when it is acknowledged (the broker
-// and the checkpoint store sync before they return), so nothing is lost:
-// batches in flight are read again or stay queued.
+// drains, until done is closed. Acknowledged data is durable when it is
+// acknowledged (the broker and the checkpoint store sync before they
+// return), so nothing is lost: batches in flight are read again or stay
+// queued.
 func secondSignal(sigs <-chan os.Signal, done <-chan struct{}, log *slog.Logger) {
 	for {
 		select {
