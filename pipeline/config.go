@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"errors"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -35,8 +37,9 @@ type Pipeline struct {
 	// Queues in declaration order (sorted by name).
 	Queues []*QueueConfig
 	Sinks  []*SinkConfig
-	// Lookups is the raw `lookups` block, for the function library.
-	Lookups any
+	// Lookups declares the pipeline's lookup tables, for lookup() in
+	// expressions; they are loaded when the pipeline starts.
+	Lookups []transform.LookupSpec
 	// Hash identifies the pipeline's configuration after ${VAR} expansion:
 	// a reload restarts a pipeline only when its hash changed.
 	Hash string
@@ -249,7 +252,20 @@ func buildPipeline(doc *document, name string, raw any) (*Pipeline, adapters.Err
 			errs = append(errs, doc.errorf(base+"."+k, "unknown key %q (known: %s)", k, strings.Join(pipelineKeys, ", ")))
 		}
 	}
-	p := &Pipeline{Name: name, File: doc.file, Lookups: m["lookups"]}
+	p := &Pipeline{Name: name, File: doc.file}
+	if raw, ok := m["lookups"]; ok {
+		lp := base + ".lookups"
+		specs, err := transform.DecodeLookups(raw, filepath.Dir(doc.file), adapters.DecodeOptions{File: doc.file, Path: lp, Line: doc.nearestLine})
+		if err != nil {
+			errs = append(errs, adapters.AsErrors(err, lp, doc.nearestLine(lp))...)
+		}
+		for _, s := range specs {
+			if _, err := os.Stat(s.Path); err != nil {
+				errs = append(errs, doc.errorf(lp+"."+s.Name, "lookup table file %s: %v", s.Path, errors.Unwrap(err)))
+			}
+		}
+		p.Lookups = specs
+	}
 	if b, ok := m["broker"]; ok {
 		bm, ok := b.(map[string]any)
 		t, _ := bm["type"].(string)

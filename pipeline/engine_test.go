@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -269,5 +271,38 @@ pipelines:
 	}
 	if h.agent.Runtime("a") != rtA {
 		t.Fatal("unchanged pipeline was restarted")
+	}
+}
+
+func TestLookupsInStages(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "countries.csv"), []byte("code,name\nDE,Germany\nFR,France\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadBytes(filepath.Join(dir, "p.yaml"), []byte(`
+pipelines:
+  lk:
+    lookups:
+      country: {path: countries.csv, key: code, value: name}
+    sources:
+      - {name: src, type: test_source, records: [{c: DE}, {c: FR}, {c: XX}]}
+    stages:
+      - map:
+          country: lookup("country", record.c, "unknown")
+    queues: {q: {}}
+    sinks: [{name: out, type: test_sink}]
+`), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, cfg, false)
+	eventually(t, "delivery", func() bool { return len(getSink("lk/out").messages()) == 3 })
+	var got []string
+	for _, m := range getSink("lk/out").messages() {
+		got = append(got, fmt.Sprint(m.Record["country"]))
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[France Germany unknown]" {
+		t.Fatalf("lookups = %v", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/broker"
+	"github.com/sluicehq/sluice/transform"
 )
 
 // Options configure how pipelines run.
@@ -98,6 +99,8 @@ type Runtime struct {
 
 	queues  map[string]broker.Queue // by pipeline-local name: "orders", "orders.dlq", "dlq"
 	rejectQ broker.Queue
+	// lookups are the pipeline's lookup tables, or nil.
+	lookups *transform.Lookups
 
 	counters Counters
 
@@ -163,6 +166,13 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	}
 	if err := r.openQueues(b); err != nil {
 		return nil, err
+	}
+	if len(p.Lookups) > 0 {
+		l, err := transform.LoadLookups(p.Lookups, transform.LookupOptions{Logger: r.log.With("component", "lookups")})
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %s: lookups: %w", p.Name, err)
+		}
+		r.lookups = l
 	}
 	r.hardCtx, r.hardStop = context.WithCancel(context.Background())
 	r.sourcesCtx, r.stopSources = context.WithCancel(r.hardCtx)
@@ -432,6 +442,9 @@ func (r *Runtime) stop(ctx context.Context) error {
 		c()
 	}
 	r.hardStop() // queues belong to the broker, which the agent closes
+	if r.lookups != nil {
+		_ = r.lookups.Close()
+	}
 	r.log.Info("pipeline stopped", "read", r.counters.Read.Load(), "written", r.counters.Written.Load())
 	return errors.Join(err1, err2)
 }

@@ -70,6 +70,7 @@ func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
 	}()
 
 	runner := &transform.Runner{}
+	runner.SetLookups(r.lookups)
 	var outs []transform.Output
 	bo := newBackoff(30 * time.Second)
 	for {

@@ -226,6 +226,14 @@ func runCase(cfg *Config, tc testCase) []string {
 	var dlq []transform.Output
 	dropped := 0
 	runner := &transform.Runner{}
+	if len(p.Lookups) > 0 {
+		l, err := transform.LoadLookups(p.Lookups, transform.LookupOptions{Poll: -1})
+		if err != nil {
+			return append(fails, fmt.Sprintf("lookups: %v", err))
+		}
+		defer l.Close()
+		runner.SetLookups(l)
+	}
 	for _, m := range msgs {
 		if m.Err != nil {
 			dlq = append(dlq, transform.Output{Msg: m, Err: m.Err})

@@ -17,7 +17,7 @@ func init() {
 			"creating it when missing. A null value (`field: ~`) deletes the field. A number or boolean " +
 			"value is a constant; to assign a constant string, quote it inside the expression: `'\"EUR\"'`.",
 		Example: "map:\n  order_id: int(record.ORDER_NO)\n  customer: trim(record.CUST)\n  CUST: ~\n",
-		Schema: map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean", "null"}}},
+		Schema:  map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean", "null"}}},
 	}, newMap)
 }
 
