@@ -68,7 +68,8 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func startAgent(t *testing.T, dir string, args ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, done: make(chan error, 1)}
-	a.cmd = exec.Command(sluiceBin, append([]string{"run"}, args...)...)
+	// no admin server: tests of other packages run agents at the same time
+	a.cmd = exec.Command(sluiceBin, append([]string{"run", "--admin-address", "off"}, args...)...)
 	a.cmd.Dir = dir
 	a.cmd.Stdout = lockedWriter{a}
 	a.cmd.Stderr = lockedWriter{a}
@@ -113,6 +114,9 @@ func run(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if len(args) > 0 && args[0] == "run" {
+		args = append([]string{"run", "--admin-address", "off"}, args[1:]...)
+	}
 	cmd := exec.CommandContext(ctx, sluiceBin, args...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
