@@ -32,8 +32,13 @@ type HealthChecker interface {
 }
 
 // Replier is an optional capability of sinks for request/reply pipelines:
-// WriteReply is called instead of Write for messages whose caller waits for an
-// answer, and returns one reply record per message.
+// WriteReply is called instead of Write for a batch holding at least one
+// message whose caller waits for an answer (Meta[MetaReplyTo] set). It
+// writes every message as Write would, with the same error contract, and
+// returns one reply record per message, in batch order (nil for a message
+// without an answer, or one that failed); the engine hands the record of
+// each message written to its caller as Reply.Record. Sinks reading a
+// dead-letter queue are never asked for replies.
 type Replier interface {
 	WriteReply(ctx context.Context, msgs []Message) ([]Record, error)
 }

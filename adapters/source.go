@@ -68,6 +68,15 @@ type Resources struct {
 	// Once is true under `sluice run --once`: sources read what is available
 	// now, then return ErrEndOfInput.
 	Once bool
+	// Replies routes the answers of request/reply pipelines (see
+	// MetaReplyTo). The engine always sets it; it is nil when validating.
+	Replies Replies
+	// Backpressure reports whether a queue the pipeline's sources feed is
+	// full right now, so that the next batch's enqueue would block. A
+	// source that can refuse work cheaply (an HTTP server answering 503)
+	// checks it before accepting more. It is cheap to call (the engine
+	// caches the answer for a few milliseconds) and nil when validating.
+	Backpressure func() bool
 }
 
 // State is a durable key/value store. Put and Delete return only after the

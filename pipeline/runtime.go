@@ -39,6 +39,11 @@ type Options struct {
 	OutageBackoff struct{ Initial, Max time.Duration }
 	// Hooks observe the flow, for metrics. Nil hooks are skipped.
 	Hooks Hooks
+	// Replies routes the answers of request/reply pipelines from sinks to
+	// the sources whose callers wait (adapters.MetaReplyTo). Nil gives each
+	// pipeline its own in-process registry (NewLocalReplies); a broker
+	// shared by several agents supplies one that routes between them.
+	Replies adapters.Replies
 }
 
 // Hooks are callbacks the engine makes as messages flow. They are called
@@ -124,6 +129,10 @@ type Runtime struct {
 	sinkClose   []func()
 	lag         map[string]adapters.LagReporter // sources that report their lag
 	started     time.Time
+
+	replies adapters.Replies // request/reply routing
+	readers map[string]int   // sinks per queue, for reply counts
+	full    *fullCache       // Resources.Backpressure
 }
 
 // Queue name on the broker of a pipeline-local queue name.
@@ -167,6 +176,15 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	if err := r.openQueues(b); err != nil {
 		return nil, err
 	}
+	r.replies = opts.Replies
+	if r.replies == nil {
+		r.replies = NewLocalReplies()
+	}
+	r.readers = countReaders(p)
+	r.full = &fullCache{}
+	for _, qc := range p.Queues {
+		r.full.queues = append(r.full.queues, r.queues[qc.Name])
+	}
 	if len(p.Lookups) > 0 {
 		l, err := transform.LoadLookups(p.Lookups, transform.LookupOptions{Logger: r.log.With("component", "lookups")})
 		if err != nil {
@@ -199,7 +217,7 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	}
 	for _, sc := range p.Sources {
 		res := adapters.Resources{Pipeline: p.Name, Name: sc.Name, Logger: r.log.With("component", "source", "source", sc.Name),
-			State: opts.State(p.Name, "source/"+sc.Name), Once: opts.Once}
+			State: opts.State(p.Name, "source/"+sc.Name), Once: opts.Once, Replies: r.replies, Backpressure: r.full.check}
 		src, err := adapters.NewSource(sc.Type, sc.Conf, res)
 		if err != nil {
 			closeAll()
@@ -212,7 +230,7 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	}
 	for _, sc := range p.Sinks {
 		res := adapters.Resources{Pipeline: p.Name, Name: sc.Name, Logger: r.log.With("component", "sink", "sink", sc.Name),
-			State: opts.State(p.Name, "sink/"+sc.Name), Once: opts.Once}
+			State: opts.State(p.Name, "sink/"+sc.Name), Once: opts.Once, Replies: r.replies, Backpressure: r.full.check}
 		sink, err := adapters.NewSink(sc.Type, sc.Conf, res)
 		if err != nil {
 			closeAll()

@@ -71,11 +71,16 @@ type sinkRunner struct {
 	queue  string
 	br     breaker
 	connMu sync.Mutex
+	// replier is the sink as an adapters.Replier, or nil; replies is false
+	// for sinks reading a dead-letter queue, which answer no caller.
+	replier adapters.Replier
+	replies bool
 }
 
 // runSink connects a sink and runs its workers until the pipeline stops.
 func (r *Runtime) runSink(sc *SinkConfig, sink adapters.Sink, cons broker.Consumer) {
-	s := &sinkRunner{r: r, sc: sc, sink: sink, cons: cons, queue: brokerName(r.p.Name, sc.From)}
+	s := &sinkRunner{r: r, sc: sc, sink: sink, cons: cons, queue: brokerName(r.p.Name, sc.From), replies: !broker.IsDLQ(sc.From)}
+	s.replier, _ = sink.(adapters.Replier)
 	s.br.min, s.br.max = r.opts.OutageBackoff.Initial, r.opts.OutageBackoff.Max
 	log := r.log.With("component", "sink", "sink", sc.Name)
 	if !r.connect(r.sinksCtx, "sink/"+sc.Name, sink.Connect, log, s.state) {
@@ -122,8 +127,46 @@ func (s *sinkRunner) work(log *slog.Logger) {
 		start := time.Now()
 		// Writes in progress finish even while the pipeline drains; only the
 		// drain timeout (hardCtx) cuts them short.
-		werr := s.sink.Write(r.hardCtx, msgs)
+		var werr error
+		var recs []adapters.Record
+		reply := s.replies && wantsReply(msgs)
+		if reply && s.replier != nil {
+			recs, werr = s.replier.WriteReply(r.hardCtx, msgs)
+		} else {
+			werr = s.sink.Write(r.hardCtx, msgs)
+		}
 		s.settle(ctx, ds, werr, time.Since(start), log)
+		if reply {
+			s.reply(ds, recs, werr)
+		}
+	}
+}
+
+// reply answers the callers of the messages of a Write that succeeded;
+// failures that dead-lettered a message were answered by fail.
+func (s *sinkRunner) reply(ds []broker.Delivery, recs []adapters.Record, werr error) {
+	var be *adapters.BatchError
+	if werr != nil && !errors.As(werr, &be) {
+		return
+	}
+	for i := range ds {
+		m := &ds[i].Message
+		to := m.Meta[adapters.MetaReplyTo]
+		if to == "" {
+			continue
+		}
+		if be != nil {
+			if _, failed := be.Failed[i]; failed {
+				continue
+			}
+		}
+		rep := adapters.Reply{Status: adapters.ReplyDelivered, ID: m.ID, Sink: s.sc.Name}
+		if i < len(recs) {
+			rep.Record = recs[i]
+		}
+		if !s.r.replies.Deliver(to, rep) {
+			s.r.log.Debug("reply not delivered: the caller gave up", "sink", s.sc.Name, "id", m.ID, "reply_to", to)
+		}
 	}
 }
 
@@ -205,14 +248,25 @@ func (s *sinkRunner) fail(ctx context.Context, ds []broker.Delivery, err error, 
 		if q := r.p.Queue(s.sc.From); q != nil {
 			max = q.Options.MaxAttempts
 		}
-		for _, d := range ds {
-			if kind == adapters.Permanent || (max > 0 && d.Message.Attempt >= max) {
+		isDead := func(d *broker.Delivery) bool {
+			return kind == adapters.Permanent || (max > 0 && d.Message.Attempt >= max)
+		}
+		for i := range ds {
+			if isDead(&ds[i]) {
 				dead++
 			}
 		}
 		if nerr := s.cons.Nack(ctx, ds, err); nerr != nil {
 			log.Error("nack failed; the messages return after the visibility timeout", "error", nerr)
 			return
+		}
+		if s.replies && dead > 0 {
+			for i := range ds {
+				m := &ds[i].Message
+				if to := m.Meta[adapters.MetaReplyTo]; to != "" && isDead(&ds[i]) {
+					s.r.replies.Deliver(to, adapters.Reply{Status: adapters.ReplyFailed, ID: m.ID, Sink: s.sc.Name, Error: err.Error()})
+				}
+			}
 		}
 		r.counters.DeadLettered.Add(int64(dead))
 		r.counters.Retried.Add(int64(len(ds) - dead))

@@ -14,9 +14,10 @@ import (
 // inflight is a source batch whose enqueues are under way; the acker waits
 // for them in read order and then acks the batch to its source.
 type inflight struct {
-	batch adapters.Batch
-	waits []func() error
-	err   error
+	batch   adapters.Batch
+	waits   []func() error
+	err     error
+	replies []pendingReply // sent once the batch is durable
 }
 
 // runSource reads from a source until the pipeline stops or the source ends,
@@ -50,6 +51,10 @@ func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
 			}
 			if err != nil {
 				log.Error("batch not enqueued; the source will read it again", "error", err, "messages", len(f.batch.Messages))
+			} else {
+				for _, p := range f.replies {
+					r.replies.Deliver(p.to, p.reply)
+				}
 			}
 			if f.batch.Ack == nil || failed {
 				continue
@@ -119,6 +124,10 @@ func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
 		}
 		f := &inflight{batch: batch}
 		outs = r.process(runner, sc, batch.Messages, outs[:0])
+		if plan := r.replyPlan(batch.Messages, outs); plan != nil {
+			r.announce(plan)
+			f.replies = rejectReplies(outs)
+		}
 		f.waits, f.err = r.enqueue(ctx, outs)
 		select {
 		case pending <- f:
