@@ -221,6 +221,7 @@ func (o *connOptions) driverConfig(log *slog.Logger) (*mysqldrv.Config, *redacto
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.Params["autocommit"] = "1" // the sink relies on it for single statements
 	cfg.Logger = &driverLogger{log: log, red: red}
 	return cfg, red, nil
 }

@@ -477,6 +477,12 @@ type statement struct {
 }
 
 func (s *Sink) runTx(ctx context.Context, p *pool, stmts []statement) error {
+	if len(stmts) == 1 {
+		// One statement is atomic on its own (autocommit is forced on for
+		// the session): no BEGIN and COMMIT round trips.
+		_, err := p.db.ExecContext(ctx, stmts[0].sql, stmts[0].args...)
+		return err
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package mysql
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -786,6 +788,7 @@ type rowConverter struct {
 	track      []int          // result index of each tracking column
 	consumeIdx []int          // result index of each on_consume parameter
 	idParts    []string
+	idBuf      []byte
 	lastRaw    [][]byte // tracking values of the last row converted
 	meta       string   // table name for Meta, or ""
 	now        time.Time
@@ -861,7 +864,7 @@ func (rc *rowConverter) convert() (adapters.Message, []any, error) {
 			consume[i] = a
 		}
 	}
-	m := adapters.Message{ID: adapters.NewID(rc.idParts...), Record: rec, Time: rc.now}
+	m := adapters.Message{ID: rc.id(), Record: rec, Time: rc.now}
 	if rowErr != nil {
 		m.Err = fmt.Errorf("row %s: %w", strings.Join(rc.last().texts(), ", "), rowErr)
 	}
@@ -869,6 +872,22 @@ func (rc *rowConverter) convert() (adapters.Message, []any, error) {
 		m.Meta = map[string]string{"table": rc.meta}
 	}
 	return m, consume, nil
+}
+
+// id returns adapters.NewID(pipeline, source, tracking values...) of the
+// current row, computed without NewID's allocations: the parts go through
+// one reused buffer and sha256.Sum256.
+func (rc *rowConverter) id() string {
+	b := rc.idBuf[:0]
+	for _, p := range rc.idParts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	rc.idBuf = b
+	sum := sha256.Sum256(b)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
 // last returns the watermark of the last row converted.

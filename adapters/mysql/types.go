@@ -147,7 +147,7 @@ func (d *decoder) value(i int, raw []byte) (any, error) {
 	case kFloat:
 		return strconv.ParseFloat(string(raw), 64)
 	case kDecimal:
-		return decimal.NewFromString(string(raw))
+		return parseDecimal(raw)
 	case kDateTime, kDate:
 		return d.time(raw, d.loc)
 	case kTimestamp:
@@ -219,6 +219,42 @@ func parseInt(b []byte) (int64, error) {
 		return strconv.ParseInt(string(b), 10, 64)
 	}
 	return int64(n), nil
+}
+
+// parseDecimal parses DECIMAL text exactly, keeping its scale; up to 18
+// digits without going through a string.
+func parseDecimal(b []byte) (decimal.Decimal, error) {
+	if len(b) > 0 && len(b) <= 19 {
+		var n int64
+		exp, digits, point := int32(0), 0, false
+		neg := b[0] == '-'
+		i := 0
+		if neg {
+			i = 1
+		}
+		ok := i < len(b)
+		for ; i < len(b) && ok; i++ {
+			switch c := b[i]; {
+			case c >= '0' && c <= '9':
+				n = n*10 + int64(c-'0')
+				digits++
+				if point {
+					exp--
+				}
+			case c == '.' && !point:
+				point = true
+			default:
+				ok = false
+			}
+		}
+		if ok && digits > 0 && digits <= 18 {
+			if neg {
+				n = -n
+			}
+			return decimal.New(n, exp), nil
+		}
+	}
+	return decimal.NewFromString(string(b))
 }
 
 func parseUint(b []byte) (uint64, error) { return strconv.ParseUint(string(b), 10, 64) }

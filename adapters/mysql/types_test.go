@@ -272,3 +272,29 @@ func TestDecodeJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDecimal(t *testing.T) {
+	for _, s := range []string{"0", "-0.00", "234.56", "-12345678901234567.8", "123456789012345678", "1234567890123456789", "0.0000000000", "-12345678901234567890.0123456789", "1.", ".5", "1e5"} {
+		want, werr := decimal.NewFromString(s)
+		got, err := parseDecimal([]byte(s))
+		if (err != nil) != (werr != nil) || (err == nil && (got.String() != want.String() || got.Exponent() != want.Exponent())) {
+			t.Errorf("parseDecimal(%q) = %v (exp %d), %v; want %v (exp %d), %v", s, got, got.Exponent(), err, want, want.Exponent(), werr)
+		}
+	}
+	for _, bad := range []string{"", "-", "1.2.3", "abc"} {
+		if _, err := parseDecimal([]byte(bad)); err == nil {
+			t.Errorf("parseDecimal(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestMessageIDsMatchNewID(t *testing.T) {
+	rc := benchConverter(t)
+	m, _, err := rc.convert()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := adapters.NewID("bench", "src", string(benchRow[1]), string(benchRow[0])); m.ID != want {
+		t.Fatalf("ID %s, want adapters.NewID's %s", m.ID, want)
+	}
+}
