@@ -74,11 +74,14 @@ type Source struct {
 	committed watermark
 	gen       uint64
 	rewind    bool
+	caughtUp  bool      // the last poll returned less than batch_size rows
+	lastAt    time.Time // first tracking column of the last row read, when temporal
 }
 
 var (
 	_ adapters.Source        = (*Source)(nil)
 	_ adapters.HealthChecker = (*Source)(nil)
+	_ adapters.LagReporter   = (*Source)(nil)
 )
 
 func newSource(conf *adapters.Config, res adapters.Resources) (adapters.Source, error) {
@@ -543,6 +546,12 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 		} else {
 			s.nextPoll = time.Time{}
 		}
+		s.mu.Lock()
+		s.caughtUp = !s.nextPoll.IsZero()
+		if !res.lastAt.IsZero() {
+			s.lastAt = res.lastAt
+		}
+		s.mu.Unlock()
 		if len(res.msgs) == 0 {
 			continue
 		}
@@ -558,7 +567,23 @@ func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
 type pollResult struct {
 	msgs    []adapters.Message
 	last    watermark
-	consume [][]any // on_consume arguments, one list per row
+	lastAt  time.Time // the last row's first tracking column, when temporal
+	consume [][]any   // on_consume arguments, one list per row
+}
+
+// Lag reports how far the source is behind: nothing once a poll came back
+// short; otherwise, with a temporal first tracking column, the age of the
+// last row read. It does no I/O.
+func (s *Source) Lag() adapters.Lag {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.caughtUp:
+		return adapters.Lag{Messages: 0, Bytes: -1, Age: 0}
+	case !s.lastAt.IsZero():
+		return adapters.Lag{Messages: -1, Bytes: -1, Age: max(0, time.Since(s.lastAt))}
+	}
+	return adapters.Lag{Messages: -1, Bytes: -1, Age: -1}
 }
 
 // prefetch is the next page, queried in the background while the engine
@@ -775,6 +800,7 @@ func (s *Source) scan(rows *sql.Rows) (pollResult, error) {
 	}
 	if len(res.msgs) > 0 {
 		res.last = rc.last()
+		res.lastAt = rc.lastTime()
 	}
 	return res, nil
 }
@@ -888,6 +914,24 @@ func (rc *rowConverter) id() string {
 	var out [32]byte
 	hex.Encode(out[:], sum[:16])
 	return string(out[:])
+}
+
+// lastTime returns the first tracking column of the last row converted as
+// a time, or the zero time when it is not temporal.
+func (rc *rowConverter) lastTime() time.Time {
+	loc := rc.s.o.conn.loc
+	switch rc.dec.kinds[rc.track[0]] {
+	case kTimestamp:
+		loc = time.UTC
+	case kDateTime, kDate:
+	default:
+		return time.Time{}
+	}
+	t, _, err := parseDateTime(rc.lastRaw[0], loc)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // last returns the watermark of the last row converted.

@@ -285,4 +285,22 @@ func TestSourceLag(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("read %d rows, want the 2 older than a minute", len(msgs))
 	}
+	if lag := s.Lag(); lag.Messages != 0 || lag.Age != 0 {
+		t.Fatalf("Lag() = %+v after catching up, want none", lag)
+	}
+}
+
+// Lag reports the age of the last row read while the source is behind.
+func TestSourceLagReport(t *testing.T) {
+	dsn := testenv.MariaDB(t)
+	db := testDB(t, dsn)
+	mustExec(t, db, `CREATE TABLE t (id INT PRIMARY KEY, at TIMESTAMP NOT NULL)`)
+	mustExec(t, db, `INSERT INTO t SELECT seq, UTC_TIMESTAMP() - INTERVAL 1 HOUR FROM seq_1_to_20`)
+	s := openSource(t, map[string]any{"dsn": dsn, "table": "t", "tracking_columns": []any{"at", "id"}, "batch_size": 5})
+	if _, err := s.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if lag := s.Lag(); lag.Messages != -1 || lag.Age < 59*time.Minute || lag.Age > 2*time.Hour {
+		t.Fatalf("Lag() = %+v, want an age of about an hour", lag)
+	}
 }
