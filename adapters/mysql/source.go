@@ -142,7 +142,7 @@ func sourceOptionsFrom(conf *adapters.Config) (sourceOptions, error) {
 	case map[string]any:
 		o.initialAt = make(watermark, len(o.tracking))
 		for i, c := range o.tracking {
-			wv, err := initialValue(v[c], co.loc)
+			wv, err := initialValue(lookupFold(v, c), co.loc)
 			if err != nil {
 				return o, conf.Errorf("initial", "%s: %v", c, err)
 			}
@@ -216,7 +216,7 @@ func checkSource(conf *adapters.Config) error {
 		}
 	case map[string]any:
 		for _, c := range tracking {
-			if _, ok := v[c]; !ok {
+			if lookupFold(v, c) == nil {
 				add(conf.Errorf("initial", "no value for tracking column %q", c))
 			}
 		}
@@ -230,6 +230,20 @@ func checkSource(conf *adapters.Config) error {
 	}
 	if len(errs) > 0 {
 		return errs
+	}
+	return nil
+}
+
+// lookupFold returns m[key], matching the key without regard to case as
+// MySQL matches column names.
+func lookupFold(m map[string]any, key string) any {
+	if v, ok := m[key]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
 	}
 	return nil
 }
