@@ -112,35 +112,35 @@ func decode(t testing.TB, spec *adapters.Spec, raw map[string]any) *adapters.Con
 // openSource builds and connects a source.
 func openSource(t testing.TB, raw map[string]any, opts ...option) *Source {
 	t.Helper()
-	src, err := newSource(decode(t, SourceSpec, raw), resources(t, opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := src.(*Source)
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return open(t, SourceSpec, newSource, raw, opts).(*Source)
 }
 
 // openSink builds and connects a sink.
 func openSink(t testing.TB, raw map[string]any, opts ...option) *Sink {
 	t.Helper()
-	sk, err := newSink(decode(t, SinkSpec, raw), resources(t, opts...))
+	return open(t, SinkSpec, newSink, raw, opts).(*Sink)
+}
+
+type connector interface {
+	Connect(context.Context) error
+	Close(context.Context) error
+}
+
+// open builds an adapter with its factory, connects it and closes it when
+// the test ends.
+func open[T connector](t testing.TB, spec *adapters.Spec, factory func(*adapters.Config, adapters.Resources) (T, error), raw map[string]any, opts []option) T {
+	t.Helper()
+	a, err := factory(decode(t, spec, raw), resources(t, opts...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sk.(*Sink)
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.Connect(ctx); err != nil {
+	if err := a.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return a
 }
 
 // readAll reads and acks batches until the source ends (run --once) or

@@ -79,6 +79,19 @@ func (t tableName) String() string {
 	return t.name
 }
 
+// writeIdents writes the quoted identifiers, comma-separated, each followed
+// by suffix, and preceded by sep unless it is the first.
+func writeIdents(b *strings.Builder, names []string, sep, suffix string) {
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(',')
+			b.WriteString(sep)
+		}
+		b.WriteString(quoteIdent(n))
+		b.WriteString(suffix)
+	}
+}
+
 // quoteIdent quotes an identifier with backticks.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 

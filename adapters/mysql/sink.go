@@ -543,162 +543,163 @@ func keyText(r *row, sc *sinkSchema) string {
 
 // statement builds one statement for rows of one shape.
 func (s *Sink) statement(sc *sinkSchema, rows []*row) statement {
-	sh := rows[0].shape
 	var b strings.Builder
-	b.Grow(64 + len(rows)*(2*len(sh.cols)+3))
+	b.Grow(64 + len(rows)*(2*len(rows[0].shape.cols)+3))
 	var args []any
 	switch s.o.mode {
 	case modeDelete:
-		keyIdx := make([]int, len(sc.key))
-		for i, k := range sc.key {
-			keyIdx[i] = sh.index[strings.ToLower(k)]
-		}
-		args = make([]any, 0, len(rows)*len(keyIdx))
-		b.WriteString("DELETE FROM ")
-		b.WriteString(s.o.table.quoted())
-		b.WriteString(" WHERE ")
-		tuple := len(keyIdx) > 1
-		if tuple {
-			b.WriteByte('(')
-		}
-		for i, k := range sc.key {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(quoteIdent(k))
-		}
-		if tuple {
-			b.WriteByte(')')
-		}
-		b.WriteString(" IN (")
-		for j, r := range rows {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			if tuple {
-				b.WriteByte('(')
-			}
-			for i, ki := range keyIdx {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteByte('?')
-				args = append(args, r.vals[ki])
-			}
-			if tuple {
-				b.WriteByte(')')
-			}
-		}
-		b.WriteByte(')')
+		args = s.deleteStatement(&b, sc, rows)
 	case modeUpdate:
-		// UPDATE t JOIN (SELECT ? AS k, ? AS c UNION ALL SELECT ?, ?) v
-		// ON t.k = v.k SET t.c = v.c: one statement for many rows; the
-		// join is an eq_ref on the key.
-		args = make([]any, 0, len(rows)*len(sh.cols))
-		b.WriteString("UPDATE ")
-		b.WriteString(s.o.table.quoted())
-		b.WriteString(" AS `__t` JOIN (")
-		for j, r := range rows {
-			if j > 0 {
-				b.WriteString(" UNION ALL ")
-			}
-			b.WriteString("SELECT ")
-			for i, c := range sh.cols {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteByte('?')
-				if j == 0 {
-					b.WriteString(" AS ")
-					b.WriteString(quoteIdent(c))
-				}
-				args = append(args, r.vals[i])
-			}
-		}
-		b.WriteString(") AS `__v` ON ")
-		for i, k := range sc.key {
-			if i > 0 {
-				b.WriteString(" AND ")
-			}
-			b.WriteString("`__t`.")
-			b.WriteString(quoteIdent(k))
-			b.WriteString(" = `__v`.")
-			b.WriteString(quoteIdent(sh.cols[sh.index[strings.ToLower(k)]]))
-		}
-		b.WriteString(" SET ")
-		n := 0
-		for i, c := range sh.cols {
-			if sh.isKey[i] {
-				continue
-			}
-			if n > 0 {
-				b.WriteByte(',')
-			}
-			n++
-			b.WriteString("`__t`.")
-			b.WriteString(quoteIdent(c))
-			b.WriteString(" = `__v`.")
-			b.WriteString(quoteIdent(c))
-		}
-		if n == 0 {
-			// Only key columns: nothing to change; keep the statement valid.
-			b.WriteString("`__t`.")
-			b.WriteString(quoteIdent(sc.key[0]))
-			b.WriteString(" = `__t`.")
-			b.WriteString(quoteIdent(sc.key[0]))
-		}
+		args = s.updateStatement(&b, sc, rows)
 	default:
-		args = make([]any, 0, len(rows)*len(sh.cols))
-		b.WriteString("INSERT INTO ")
-		b.WriteString(s.o.table.quoted())
-		b.WriteString(" (")
-		for i, c := range sh.cols {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(quoteIdent(c))
-		}
-		b.WriteString(") VALUES ")
-		for j, r := range rows {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('(')
-			for i := range sh.cols {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteByte('?')
-			}
-			b.WriteByte(')')
-			args = append(args, r.vals...)
-		}
-		if s.o.mode == modeUpsert {
-			b.WriteString(" ON DUPLICATE KEY UPDATE ")
-			n := 0
-			for i, c := range sh.cols {
-				if sh.isKey[i] {
-					continue
-				}
-				if n > 0 {
-					b.WriteByte(',')
-				}
-				n++
-				q := quoteIdent(c)
-				b.WriteString(q)
-				b.WriteString(" = VALUES(")
-				b.WriteString(q)
-				b.WriteByte(')')
-			}
-			if n == 0 {
-				q := quoteIdent(sh.cols[0])
-				b.WriteString(q)
-				b.WriteString(" = ")
-				b.WriteString(q)
-			}
-		}
+		args = s.insertStatement(&b, rows)
 	}
 	return statement{sql: b.String(), args: args}
+}
+
+// deleteStatement writes DELETE FROM t WHERE k IN (?, ...), or
+// (k1, k2) IN ((?, ?), ...) for a compound key.
+func (s *Sink) deleteStatement(b *strings.Builder, sc *sinkSchema, rows []*row) []any {
+	sh := rows[0].shape
+	keyIdx := make([]int, len(sc.key))
+	for i, k := range sc.key {
+		keyIdx[i] = sh.index[strings.ToLower(k)]
+	}
+	args := make([]any, 0, len(rows)*len(keyIdx))
+	tuple := len(keyIdx) > 1
+	b.WriteString("DELETE FROM ")
+	b.WriteString(s.o.table.quoted())
+	b.WriteString(" WHERE ")
+	if tuple {
+		b.WriteByte('(')
+	}
+	writeIdents(b, sc.key, "", "")
+	if tuple {
+		b.WriteByte(')')
+	}
+	b.WriteString(" IN (")
+	for j, r := range rows {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		if tuple {
+			b.WriteByte('(')
+		}
+		for i, ki := range keyIdx {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			args = append(args, r.vals[ki])
+		}
+		if tuple {
+			b.WriteByte(')')
+		}
+	}
+	b.WriteByte(')')
+	return args
+}
+
+// updateStatement writes
+//
+//	UPDATE t AS __t JOIN (SELECT ? AS k, ? AS c UNION ALL SELECT ?, ?) AS __v
+//	ON __t.k = __v.k SET __t.c = __v.c
+//
+// one statement for many rows; the join is an eq_ref on the key.
+func (s *Sink) updateStatement(b *strings.Builder, sc *sinkSchema, rows []*row) []any {
+	sh := rows[0].shape
+	args := make([]any, 0, len(rows)*len(sh.cols))
+	b.WriteString("UPDATE ")
+	b.WriteString(s.o.table.quoted())
+	b.WriteString(" AS `__t` JOIN (")
+	for j, r := range rows {
+		if j > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT ")
+		for i, c := range sh.cols {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			if j == 0 {
+				b.WriteString(" AS ")
+				b.WriteString(quoteIdent(c))
+			}
+		}
+		args = append(args, r.vals...)
+	}
+	b.WriteString(") AS `__v` ON ")
+	for i, k := range sc.key {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString("`__t`.")
+		b.WriteString(quoteIdent(k))
+		b.WriteString(" = `__v`.")
+		b.WriteString(quoteIdent(sh.cols[sh.index[strings.ToLower(k)]]))
+	}
+	b.WriteString(" SET ")
+	set := func(b *strings.Builder, q string) {
+		b.WriteString("`__t`." + q + " = `__v`." + q)
+	}
+	if !writeUpdates(b, sh, set) {
+		set(b, quoteIdent(sc.key[0])) // only key columns: a valid no-op
+	}
+	return args
+}
+
+// insertStatement writes INSERT INTO t (c, ...) VALUES (?, ...), ... and,
+// in upsert mode, ON DUPLICATE KEY UPDATE c = VALUES(c) for the non-key
+// columns.
+func (s *Sink) insertStatement(b *strings.Builder, rows []*row) []any {
+	sh := rows[0].shape
+	args := make([]any, 0, len(rows)*len(sh.cols))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(s.o.table.quoted())
+	b.WriteString(" (")
+	writeIdents(b, sh.cols, "", "")
+	b.WriteString(") VALUES ")
+	for j, r := range rows {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for i := range sh.cols {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+		}
+		b.WriteByte(')')
+		args = append(args, r.vals...)
+	}
+	if s.o.mode == modeUpsert {
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		set := func(b *strings.Builder, q string) { b.WriteString(q + " = VALUES(" + q + ")") }
+		if !writeUpdates(b, sh, set) {
+			q := quoteIdent(sh.cols[0]) // only key columns: a valid no-op
+			b.WriteString(q + " = " + q)
+		}
+	}
+	return args
+}
+
+// writeUpdates writes set(quoted column) for every non-key column of sh,
+// separated by commas, and reports whether there was any.
+func writeUpdates(b *strings.Builder, sh *shape, set func(b *strings.Builder, q string)) bool {
+	n := 0
+	for i, c := range sh.cols {
+		if sh.isKey[i] {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		set(b, quoteIdent(c))
+	}
+	return n > 0
 }
 
 // Health pings the server.

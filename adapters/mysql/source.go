@@ -358,20 +358,13 @@ func (s *Source) buildSelect() string {
 	if len(s.o.columns) == 0 {
 		b.WriteString("*")
 	} else {
-		have := map[string]bool{}
-		for i, c := range s.o.columns {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(quoteIdent(c))
-			have[strings.ToLower(c)] = true
-		}
+		cols := append([]string(nil), s.o.columns...)
 		for _, c := range s.o.tracking {
-			if !have[strings.ToLower(c)] {
-				b.WriteString(", ")
-				b.WriteString(quoteIdent(c))
+			if indexOf(s.o.columns, c) < 0 {
+				cols = append(cols, c)
 			}
 		}
+		writeIdents(&b, cols, " ", "")
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(s.o.table.quoted())
@@ -432,23 +425,12 @@ func (s *Source) saveWatermark(ctx context.Context, w watermark) error {
 func (s *Source) maxRow(ctx context.Context, p *pool) (watermark, error) {
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	for i, c := range s.o.tracking {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c))
-	}
+	writeIdents(&b, s.o.tracking, " ", "")
 	b.WriteString(" FROM ")
 	b.WriteString(s.o.table.quoted())
 	s.writeFilters(&b)
 	b.WriteString(" ORDER BY ")
-	for i, c := range s.o.tracking {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c))
-		b.WriteString(" DESC")
-	}
+	writeIdents(&b, s.o.tracking, " ", " DESC")
 	b.WriteString(" LIMIT 1")
 	rows, err := p.db.QueryContext(ctx, b.String())
 	if err != nil {
@@ -718,12 +700,7 @@ func (s *Source) buildQuery(ctx context.Context, p *pool, w watermark) (string, 
 		args = append(args, cutoff)
 	}
 	b.WriteString(" ORDER BY ")
-	for i, c := range s.o.tracking {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(c))
-	}
+	writeIdents(&b, s.o.tracking, " ", "")
 	b.WriteString(" LIMIT ")
 	b.WriteString(strconv.Itoa(s.o.batchSize))
 	return b.String(), args, nil
