@@ -7,6 +7,7 @@ import (
 	_ "github.com/sluicehq/sluice/adapters/exec" // exec source and sink: programs in any language
 	_ "github.com/sluicehq/sluice/adapters/file"
 	_ "github.com/sluicehq/sluice/adapters/generate"
+	_ "github.com/sluicehq/sluice/adapters/http" // http source (server) and sink (client)
 	_ "github.com/sluicehq/sluice/adapters/mysql"
 	_ "github.com/sluicehq/sluice/adapters/stdout"
 	_ "github.com/sluicehq/sluice/transform/codec"
