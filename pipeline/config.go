@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/broker"
+	natsbroker "github.com/sluicehq/sluice/broker/nats"
 	"github.com/sluicehq/sluice/transform"
 )
 
@@ -30,10 +31,13 @@ type Pipeline struct {
 	Name string
 	File string
 	// Broker is the broker type this pipeline asks for ("" = the agent's).
-	Broker  string
-	Sources []*SourceConfig
-	Stages  []transform.Stage
-	Chain   *transform.Chain
+	Broker string
+	// BrokerConf holds the settings of a `broker: {type: nats, ...}` block
+	// (natsbroker.Spec), or nil.
+	BrokerConf *adapters.Config
+	Sources    []*SourceConfig
+	Stages     []transform.Stage
+	Chain      *transform.Chain
 	// Queues in declaration order (sorted by name).
 	Queues []*QueueConfig
 	Sinks  []*SinkConfig
@@ -272,8 +276,16 @@ func buildPipeline(doc *document, name string, raw any) (*Pipeline, adapters.Err
 		switch {
 		case !ok:
 			errs = append(errs, doc.errorf(base+".broker", "want a mapping like {type: disk}"))
-		case t != "disk" && t != "memory":
-			errs = append(errs, doc.errorf(base+".broker.type", "unknown broker type %q (known: disk, memory)", t))
+		case t != "disk" && t != "memory" && t != "nats":
+			errs = append(errs, doc.errorf(base+".broker.type", "unknown broker type %q (known: disk, memory, nats)", t))
+		case t == "nats":
+			bp := base + ".broker"
+			conf, err := adapters.Decode(natsbroker.Spec, bm, adapters.DecodeOptions{File: doc.file, Path: bp, Line: doc.line, Ignore: []string{"type"}})
+			if err != nil {
+				errs = append(errs, adapters.AsErrors(err, bp, doc.line(bp))...)
+				break
+			}
+			p.Broker, p.BrokerConf = t, conf
 		default:
 			for k := range bm {
 				if k != "type" {

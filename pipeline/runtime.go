@@ -39,6 +39,14 @@ type Options struct {
 	OutageBackoff struct{ Initial, Max time.Duration }
 	// Hooks observe the flow, for metrics. Nil hooks are skipped.
 	Hooks Hooks
+	// Lease, when set, makes every source run only while this agent holds
+	// its lease (agents sharing a broker run each source once); a source
+	// waiting for it is in state "standby". Not used with Once.
+	Lease LeaseFunc
+	// Backend, when set, is called at Start for every pipeline; a non-nil
+	// result replaces Broker, State and Lease for that pipeline (a pipeline
+	// whose broker block names a broker other than the agent's).
+	Backend func(p *Pipeline) (*Backend, error)
 	// Replies routes the answers of request/reply pipelines from sinks to
 	// the sources whose callers wait (adapters.MetaReplyTo). Nil gives each
 	// pipeline its own in-process registry (NewLocalReplies); a broker
@@ -160,6 +168,18 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	if opts.OutageBackoff.Max < opts.OutageBackoff.Initial {
 		opts.OutageBackoff.Max = max(time.Minute, opts.OutageBackoff.Initial)
 	}
+	if opts.Backend != nil {
+		be, err := opts.Backend(p)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline %s: broker: %w", p.Name, err)
+		}
+		if be != nil {
+			opts.Broker, opts.Lease = be.Broker, be.Lease
+			if be.State != nil {
+				opts.State = be.State
+			}
+		}
+	}
 	if opts.State == nil {
 		return nil, errors.New("pipeline: Options.State is nil")
 	}
@@ -197,8 +217,9 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	r.sinksCtx, r.stopSinks = context.WithCancel(r.hardCtx)
 
 	type builtSource struct {
-		sc  *SourceConfig
-		src adapters.Source
+		sc    *SourceConfig
+		src   adapters.Source
+		build func() (adapters.Source, error)
 	}
 	var sources []builtSource
 	type builtSink struct {
@@ -218,12 +239,13 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	for _, sc := range p.Sources {
 		res := adapters.Resources{Pipeline: p.Name, Name: sc.Name, Logger: r.log.With("component", "source", "source", sc.Name),
 			State: opts.State(p.Name, "source/"+sc.Name), Once: opts.Once, Replies: r.replies, Backpressure: r.full.check}
-		src, err := adapters.NewSource(sc.Type, sc.Conf, res)
+		build := func() (adapters.Source, error) { return adapters.NewSource(sc.Type, sc.Conf, res) }
+		src, err := build()
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("pipeline %s: source %q: %w", p.Name, sc.Name, err)
 		}
-		sources = append(sources, builtSource{sc, src})
+		sources = append(sources, builtSource{sc, src, build})
 		if l, ok := src.(adapters.LagReporter); ok {
 			r.lag[sc.Name] = l
 		}
@@ -255,13 +277,24 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 	}
 	for _, s := range sources {
 		s := s
-		r.sourceClose = append(r.sourceClose, func() { _ = s.src.Close(context.Background()) })
+		leased := opts.Lease != nil && !opts.Once
+		slot := &sourceSlot{src: s.src}
+		if leased {
+			if _, ok := r.lag[s.sc.Name]; ok {
+				r.lag[s.sc.Name] = slot // follows the instance rebuilt after a lost lease
+			}
+		}
+		r.sourceClose = append(r.sourceClose, slot.close)
 		r.sourcesWG.Add(1)
 		r.sourcesActive.Add(1)
 		go func() {
 			defer r.sourcesWG.Done()
 			defer r.sourcesActive.Add(-1)
-			r.runSource(s.sc, s.src)
+			if leased {
+				r.runLeased(s.sc, slot, s.build)
+				return
+			}
+			r.runSource(r.sourcesCtx, s.sc, s.src)
 		}()
 	}
 	if opts.Once {
@@ -344,8 +377,9 @@ func (r *Runtime) Status() map[string]string {
 }
 
 // Healthy reports whether a component state from Status means the component
-// works: "running", or "finished" for a source that reached its end.
-func Healthy(state string) bool { return state == "running" || state == "finished" }
+// works: "running", "finished" for a source that reached its end, or
+// "standby" for a source waiting for the lease another agent holds.
+func Healthy(state string) bool { return state == "running" || state == "finished" || state == standby }
 
 // NotReady returns the sources and sinks ("source/NAME", "sink/NAME") that
 // are not Healthy, with their state; one that has not reported a state yet

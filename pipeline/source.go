@@ -24,8 +24,7 @@ type inflight struct {
 // runs each batch through the stage chain, enqueues the results and acks the
 // batch once every message is durable. Batches are pipelined: up to
 // MaxInflight batches may wait for durability while the next is read.
-func (r *Runtime) runSource(sc *SourceConfig, src adapters.Source) {
-	ctx := r.sourcesCtx
+func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.Source) {
 	component := "source/" + sc.Name
 	log := r.log.With("component", "source", "source", sc.Name)
 	state := func(s string, err error) {
