@@ -105,7 +105,7 @@ var Spec = &adapters.Spec{
 			Check: func(v any) error { return checkSubjectPrefix(v.(string)) }},
 		{Name: "replicas", Type: adapters.TypeInt, Default: 1, Description: "Replicas of each stream and bucket (1 to 5).",
 			Check: func(v any) error {
-				if n := v.(int); n < 1 || n > 5 {
+				if n := v.(int64); n < 1 || n > 5 {
 					return fmt.Errorf("want 1 to 5, got %d", n)
 				}
 				return nil
