@@ -200,3 +200,5 @@ func newPKI(t *testing.T) *pki {
 }
 
 var errNack = errors.New("enqueue failed: queue closed")
+
+func writeFile(name, content string) error { return os.WriteFile(name, []byte(content), 0o600) }
