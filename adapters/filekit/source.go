@@ -547,24 +547,41 @@ type opened struct {
 	fi         fs.FileInfo
 	f          File  // nil when the file changed, is too large, or Open failed
 	err        error // Stat or Open failed
-	statFailed bool
+	statFailed bool  // the file went away, or cannot be stat'ed
 }
 
-// openIO stats and opens the file of c; it does not open a file that
-// changed since it was found ready, or that is too large for codec none.
-// It touches no Source state but the options: it runs in Read's goroutine
-// or, with OpenAhead, in one of its own.
+// openIO opens the file of c and stats it through the open file when the
+// File can (one round trip fewer on a remote FS, and the info is that of
+// the very file read); it does not keep open a file that changed since it
+// was found ready, and does not open one too large for codec none. It
+// touches no Source state but the options: it runs in Read's goroutine or,
+// with OpenAhead, in one of its own.
 func (s *Source) openIO(c candidate) opened {
 	name := s.join(c.rel)
-	fi, err := s.o.FS.Stat(name)
-	if err != nil {
-		return opened{err: err, statFailed: true}
-	}
-	if fi.Size() != c.size || fi.ModTime().UnixNano() != c.mtime || (s.o.Codec == nil && fi.Size() > s.o.MaxRawBytes) {
-		return opened{fi: fi}
+	if s.o.Codec == nil && c.size > s.o.MaxRawBytes {
+		fi, err := s.o.FS.Stat(name)
+		return opened{fi: fi, err: err, statFailed: err != nil}
 	}
 	f, err := s.o.FS.Open(name)
-	return opened{fi: fi, f: f, err: err}
+	if err != nil {
+		// A file that went away is not worth a warning: as if Stat failed.
+		return opened{err: err, statFailed: errors.Is(err, fs.ErrNotExist)}
+	}
+	var fi fs.FileInfo
+	if sf, ok := f.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		fi, err = sf.Stat()
+	} else {
+		fi, err = s.o.FS.Stat(name)
+	}
+	if err != nil {
+		f.Close()
+		return opened{err: err, statFailed: true}
+	}
+	if fi.Size() != c.size || fi.ModTime().UnixNano() != c.mtime {
+		f.Close()
+		f = nil
+	}
+	return opened{fi: fi, f: f}
 }
 
 // startAhead starts opening the first OpenAhead+1 files of the queue that
@@ -624,9 +641,12 @@ func (s *Source) dropAhead() {
 // nil when the file changed or went away since it was found ready.
 func (s *Source) open(c candidate, r opened) (*task, error) {
 	name := s.join(c.rel)
-	if r.statFailed {
+	if r.err != nil {
 		if errors.Is(r.err, adapters.ErrNotConnected) {
 			return nil, r.err
+		}
+		if !r.statFailed {
+			s.log.Warn("cannot open file", "path", name, "error", r.err)
 		}
 		return nil, nil
 	}
@@ -656,16 +676,6 @@ func (s *Source) open(c candidate, r opened) (*task, error) {
 			t.fatal = fmt.Errorf("file is %d bytes, larger than max_raw_bytes (%d) of codec none", size, s.o.MaxRawBytes)
 			return t, nil
 		}
-	}
-	if r.err != nil {
-		s.mu.Lock()
-		delete(s.inflight, c.rel)
-		s.mu.Unlock()
-		if errors.Is(r.err, adapters.ErrNotConnected) {
-			return nil, r.err
-		}
-		s.log.Warn("cannot open file", "path", name, "error", r.err)
-		return nil, nil
 	}
 	f := r.f
 	t.f = f

@@ -34,9 +34,8 @@ type dialOptions struct {
 	knownHosts, fingerprint    string
 	insecure                   bool
 	timeout, keepalive         time.Duration
-	maxRequests                int
+	maxInflight                int64
 	log                        *slog.Logger
-	dialer                     func(ctx context.Context, network, addr string) (net.Conn, error) // tests
 }
 
 func dialOptionsFrom(conf *adapters.Config, log *slog.Logger) dialOptions {
@@ -50,7 +49,7 @@ func dialOptionsFrom(conf *adapters.Config, log *slog.Logger) dialOptions {
 		password: conf.String("password"), passwordFile: conf.String("password_file"), agent: conf.Bool("ssh_agent"),
 		knownHosts: conf.String("known_hosts"), fingerprint: conf.String("host_key_fingerprint"),
 		insecure: conf.Bool("insecure_ignore_host_key"),
-		timeout:  conf.Duration("connect_timeout"), keepalive: conf.Duration("keepalive"), maxRequests: conf.Int("max_requests"),
+		timeout:  conf.Duration("connect_timeout"), keepalive: conf.Duration("keepalive"), maxInflight: conf.Size("max_inflight"),
 		log: log,
 	}
 }
@@ -308,11 +307,7 @@ func (o *dialOptions) dial(ctx context.Context) (*session, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	dialer := o.dialer
-	if dialer == nil {
-		dialer = (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext
-	}
-	nc, err := dialer(ctx, "tcp", o.addr)
+	nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", o.addr)
 	if err != nil {
 		return nil, fail("connect: %w", unwrapOp(err))
 	}
@@ -342,12 +337,15 @@ func (o *dialOptions) dial(ctx context.Context) (*session, error) {
 		return nil, fail("SSH handshake: %w", err)
 	}
 	sc := ssh.NewClient(c, chans, reqs)
-	client, err := sftp.NewClient(sc,
-		sftp.MaxConcurrentRequestsPerFile(o.maxRequests),
-		sftp.UseConcurrentReads(true),
-		sftp.UseConcurrentWrites(true),
-		sftp.UseFstat(true),
-	)
+	big := strings.HasPrefix(string(sc.ServerVersion()), "SSH-2.0-OpenSSH_")
+	client, err := o.newSFTP(sc, big)
+	if err == nil && big {
+		if _, ok := client.HasExtension("limits@openssh.com"); !ok {
+			// An OpenSSH older than 8.7 answers reads above 64 KiB short.
+			client.Close()
+			client, err = o.newSFTP(sc, false)
+		}
+	}
 	stopped := stop()
 	if err != nil || !stopped {
 		sc.Close()
@@ -371,6 +369,30 @@ func (o *dialOptions) dial(ctx context.Context) (*session, error) {
 		go s.keepalive(o.keepalive)
 	}
 	return s, nil
+}
+
+// openSSHPacket is the largest read and write OpenSSH's sftp-server serves
+// in one request since 8.7 (SFTP_MAX_READ_LENGTH, which limits@openssh.com
+// reports); 32 KiB is what the protocol promises everywhere.
+const (
+	openSSHPacket = 256<<10 - 1024
+	basePacket    = 32 << 10
+)
+
+// newSFTP starts an SFTP session on sc with big (OpenSSH) or base packets,
+// and max_inflight bytes of requests in flight per transfer.
+func (o *dialOptions) newSFTP(sc *ssh.Client, big bool) (*sftp.Client, error) {
+	packet := basePacket
+	size := sftp.MaxPacket(basePacket)
+	if big {
+		packet, size = openSSHPacket, sftp.MaxPacketUnchecked(openSSHPacket)
+	}
+	return sftp.NewClient(sc, size,
+		sftp.MaxConcurrentRequestsPerFile(int(max(1, min(1024, o.maxInflight/int64(packet))))),
+		sftp.UseConcurrentReads(true),
+		sftp.UseConcurrentWrites(true),
+		sftp.UseFstat(true),
+	)
 }
 
 // keepalive sends a keepalive request every interval and drops the
@@ -520,7 +542,8 @@ func (c *conn) lost(s *session, err error) bool {
 		return true
 	}
 	var st *sftp.StatusError
-	if errors.As(err, &st) || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || err == io.EOF || errors.Is(err, os.ErrClosed) {
+	if errors.As(err, &st) || errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) ||
+		err == io.EOF || errors.Is(err, os.ErrClosed) {
 		return !s.alive()
 	}
 	select {

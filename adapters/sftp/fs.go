@@ -142,14 +142,21 @@ func (f *remoteFS) Rename(oldname, newname string) error {
 }
 
 // RenameNoReplace implements filekit.NoReplaceRenamer with SFTP's own
-// rename request, which fails when the target exists (OpenSSH links the
-// new name, then unlinks the old one).
+// rename request, which the protocol makes fail when the target exists
+// (OpenSSH links the new name, then unlinks the old one). Some servers
+// replace instead, so a Stat comes first: with those, a file created
+// between the two is replaced.
 func (f *remoteFS) RenameNoReplace(oldname, newname string) error {
 	s, err := f.c.session()
 	if err != nil {
 		return err
 	}
 	o, n := f.abs(oldname), f.abs(newname)
+	if _, err := s.sftp.Stat(n); err == nil {
+		return f.c.wrap(s, fs.ErrExist, "rename", o, n)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return f.c.wrap(s, err, "stat", n)
+	}
 	err = s.sftp.Rename(o, n)
 	if err != nil {
 		if _, serr := s.sftp.Stat(n); serr == nil {
@@ -292,39 +299,93 @@ func (w *remoteWriter) Close() error {
 // readAhead bounds how far a download runs ahead of its reader.
 const readAhead = 512 << 10
 
+// smallFile is the size up to which a file is fetched with one ReadAt of
+// the size its handle reports (its chunks requested at once): no request
+// is spent on finding the end. Larger files stream through WriteTo.
+const smallFile = 1 << 20
+
 // remoteReader is a file read over SFTP: a background download (pkg/sftp's
-// WriteTo, max_requests reads in flight) feeds a bounded buffer that Read
-// drains, so a decoder reading small pieces still gets the throughput of
-// pipelined requests, and files opened ahead download while the current
-// one is decoded. Each download owns its remote handle and closes it when
-// it ends, so Close never waits for the network. It is used by one
-// goroutine at a time.
+// ReadAt or WriteTo, max_inflight bytes of requests in flight) feeds a
+// bounded buffer that Read drains, so a decoder reading small pieces still
+// gets the throughput of pipelined requests, and files opened ahead
+// download while the current one is decoded. Each download owns its remote
+// handle and closes it when it ends, so Close never waits for the network.
+// It is used by one goroutine at a time.
 type remoteReader struct {
 	fs   *remoteFS
 	s    *session
 	name string
 	off  int64 // offset of the next byte Read returns
 	buf  *pipe // the current download
+
+	stat    chan struct{} // closed once the first download stat'ed the handle
+	fi      fs.FileInfo
+	statErr error
 }
 
 func (r *remoteReader) start(sf *sftp.File, off int64) {
 	p := newPipe(readAhead)
 	r.buf, r.off = p, off
+	first := r.stat == nil
+	if first {
+		r.stat = make(chan struct{})
+	}
+	sess := r.s
 	go func() {
-		var err error
-		if off > 0 {
-			_, err = sf.Seek(off, io.SeekStart)
-		}
-		if err == nil {
-			_, err = sf.WriteTo(p)
-		}
+		err := r.download(sf, off, p, first)
 		sf.Close()
 		if err != nil && !errors.Is(err, errReaderGone) {
-			p.closeWrite(r.fs.c.wrap(r.s, err, "read", r.name))
+			p.closeWrite(r.fs.c.wrap(sess, err, "read", r.name))
 			return
 		}
 		p.closeWrite(io.EOF)
 	}()
+}
+
+// download writes the file from off to p: the snapshot of its size at the
+// fstat for a small file, to the end for a large one.
+func (r *remoteReader) download(sf *sftp.File, off int64, p *pipe, first bool) error {
+	fi, err := sf.Stat()
+	if first {
+		r.fi, r.statErr = fi, err
+		close(r.stat)
+	}
+	if err != nil {
+		return err
+	}
+	if rest := fi.Size() - off; rest <= smallFile {
+		if rest <= 0 {
+			return nil
+		}
+		b := make([]byte, rest)
+		n, err := sf.ReadAt(b, off)
+		if n > 0 {
+			if _, werr := p.Write(b[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			err = nil // the file shrank
+		}
+		return err
+	}
+	if off > 0 {
+		if _, err := sf.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	_, err = sf.WriteTo(p)
+	return err
+}
+
+// Stat returns the file's info from its open handle (filekit's Source
+// prefers it to a Stat of the path: no round trip of its own).
+func (r *remoteReader) Stat() (fs.FileInfo, error) {
+	<-r.stat
+	if r.statErr != nil {
+		return nil, r.fs.c.wrap(r.s, r.statErr, "stat", r.name)
+	}
+	return r.fi, nil
 }
 
 // Read implements io.Reader.
@@ -334,6 +395,17 @@ func (r *remoteReader) Read(b []byte) (int, error) {
 	}
 	n, err := r.buf.Read(b)
 	r.off += int64(n)
+	return n, err
+}
+
+// WriteTo implements io.WriterTo: io.Copy takes what the download
+// buffered, in large writes, without copying it again.
+func (r *remoteReader) WriteTo(w io.Writer) (int64, error) {
+	if r.buf == nil {
+		return 0, os.ErrClosed
+	}
+	n, err := r.buf.WriteTo(w)
+	r.off += n
 	return n, err
 }
 
@@ -397,7 +469,8 @@ type pipe struct {
 	mu    sync.Mutex
 	cond  sync.Cond
 	buf   []byte
-	r     int // read position in buf
+	spare []byte // WriteTo's other buffer
+	r     int    // read position in buf
 	limit int
 	werr  error // the writer is done: io.EOF or why it failed
 	rdone bool  // the reader is gone
@@ -453,6 +526,44 @@ func (p *pipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo hands what is buffered to w in one write, while the writer
+// fills a second buffer: no copy beyond the one into the pipe.
+func (p *pipe) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for {
+		p.mu.Lock()
+		for p.r == len(p.buf) && p.werr == nil && !p.rdone {
+			p.cond.Wait()
+		}
+		if p.rdone {
+			p.mu.Unlock()
+			return n, os.ErrClosed
+		}
+		if p.r == len(p.buf) {
+			err := p.werr
+			p.mu.Unlock()
+			if err == io.EOF {
+				err = nil
+			}
+			return n, err
+		}
+		full, r := p.buf, p.r
+		p.buf, p.spare, p.r = p.spare[:0], nil, 0
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		m, err := w.Write(full[r:])
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+		p.mu.Lock()
+		if !p.rdone {
+			p.spare = full[:0]
+		}
+		p.mu.Unlock()
+	}
+}
+
 // closeWrite ends the stream: readers get err (io.EOF at the end) once
 // the buffer is drained.
 func (p *pipe) closeWrite(err error) {
@@ -466,7 +577,7 @@ func (p *pipe) closeWrite(err error) {
 func (p *pipe) closeRead() {
 	p.mu.Lock()
 	p.rdone = true
-	p.buf = nil
+	p.buf, p.spare = nil, nil
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }

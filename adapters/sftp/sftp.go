@@ -3,7 +3,9 @@ package sftp
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/adapters/filekit"
@@ -12,6 +14,29 @@ import (
 func init() {
 	adapters.RegisterSource("sftp", sourceSpec(), newSource)
 	adapters.RegisterSink("sftp", sinkSpec(), newSink)
+}
+
+// FS is the remote filesystem the sftp source and sink work on: a
+// filekit.WriteFS over one SFTP connection, for tools and custom adapters
+// that need the remote files themselves. Open starts downloading in the
+// background with max_requests reads in flight. Close closes the
+// connection.
+type FS interface {
+	filekit.WriteFS
+	io.Closer
+}
+
+// OpenFS connects with the connection settings of conf, a configuration
+// decoded with the sftp source's or sink's spec, and returns the server's
+// filesystem: names are used as they are when root is "", else below root.
+// Once the connection is lost, calls fail with errors wrapping
+// adapters.ErrNotConnected; open another FS then.
+func OpenFS(ctx context.Context, conf *adapters.Config, root string, log *slog.Logger) (FS, error) {
+	c := newConn(dialOptionsFrom(conf, log))
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	return newRemoteFS(c, root, 0), nil
 }
 
 // source is a filekit.Source over the remote directory, with the
