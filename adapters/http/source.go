@@ -110,14 +110,15 @@ func newSource(conf *adapters.Config, res adapters.Resources) (adapters.Source, 
 }
 
 // Connect reads the credentials and certificates and starts listening. It
-// does nothing once listening.
+// does nothing once listening, nor under `sluice run --once`, where a
+// server has nothing available to read.
 func (s *Source) Connect(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return adapters.ErrClosed
 	}
-	if s.srv != nil {
+	if s.srv != nil || s.res.Once {
 		return nil
 	}
 	auth, err := s.loadAuth()
@@ -212,6 +213,8 @@ func (s *Source) Health(context.Context) error {
 	switch {
 	case s.closing:
 		return adapters.ErrClosed
+	case s.res.Once:
+		return nil
 	case s.srv == nil:
 		return errors.New("not listening yet")
 	}
@@ -266,6 +269,9 @@ func (r *request) withdraw() bool { return r.state.CompareAndSwap(reqPending, re
 // to batch_size messages (and, with linger, those arriving within it), and
 // returns their messages as one batch. A request is never split.
 func (s *Source) Read(ctx context.Context) (adapters.Batch, error) {
+	if s.res.Once {
+		return adapters.Batch{}, adapters.ErrEndOfInput
+	}
 	select {
 	case <-s.closed:
 		return adapters.Batch{}, adapters.ErrClosed
