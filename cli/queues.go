@@ -44,10 +44,12 @@ themselves (stop the agent, or use the agent's admin API).`,
 	cmd.PersistentFlags().String("data-dir", "./sluice-data", "data dir of the agent (env SLUICE_DATA_DIR)")
 	_ = v.BindPFlag("data_dir", cmd.PersistentFlags().Lookup("data-dir"))
 	v.SetEnvPrefix("SLUICE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
-	dataDir := func() string { return v.GetString("data_dir") }
-	cmd.AddCommand(queuesList(dataDir), queuesStats(dataDir), queuesPeek(dataDir), queuesDLQ(dataDir),
-		queuesReplay(dataDir), queuesPurge(dataDir))
+	src := &queueSource{v: v}
+	queuesNATSFlags(cmd.PersistentFlags(), v)
+	cmd.AddCommand(queuesList(src), queuesStats(src), queuesPeek(src), queuesDLQ(src),
+		queuesReplay(src), queuesPurge(src))
 	return cmd
 }
 
@@ -89,14 +91,14 @@ func queueExists(b broker.Broker, name string) error {
 	return exitCode(1, fmt.Errorf("no queue %q (queues: %s)", name, strings.Join(names, ", ")))
 }
 
-func queuesList(dataDir func() string) *cobra.Command {
+func queuesList(src *queueSource) *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
 		Short:   "List queues with their depth, size and dead letters",
 		Example: "  sluice queues list --data-dir /var/lib/sluice",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := openRO(dataDir())
+			b, err := src.openRO()
 			if err != nil {
 				return err
 			}
@@ -154,14 +156,14 @@ func humanAge(d time.Duration, n int64) string {
 	return d.Round(time.Second).String()
 }
 
-func queuesStats(dataDir func() string) *cobra.Command {
+func queuesStats(src *queueSource) *cobra.Command {
 	return &cobra.Command{
 		Use:     "stats QUEUE",
 		Short:   "Print a queue's statistics as JSON",
 		Example: "  sluice queues stats orders/large",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := openRO(dataDir())
+			b, err := src.openRO()
 			if err != nil {
 				return err
 			}
@@ -203,7 +205,7 @@ func toPrintable(m adapters.Message) printable {
 	return p
 }
 
-func peekCmd(use, short, example string, dataDir func() string, dlq bool) *cobra.Command {
+func peekCmd(use, short, example string, src *queueSource, dlq bool) *cobra.Command {
 	var n int
 	cmd := &cobra.Command{
 		Use:     use,
@@ -215,7 +217,7 @@ func peekCmd(use, short, example string, dataDir func() string, dlq bool) *cobra
 			if dlq && !broker.IsDLQ(name) {
 				name += broker.DLQSuffix
 			}
-			b, err := openRO(dataDir())
+			b, err := src.openRO()
 			if err != nil {
 				return err
 			}
@@ -248,14 +250,14 @@ func peekCmd(use, short, example string, dataDir func() string, dlq bool) *cobra
 	return cmd
 }
 
-func queuesPeek(dataDir func() string) *cobra.Command {
+func queuesPeek(src *queueSource) *cobra.Command {
 	return peekCmd("peek QUEUE [-n N]", "Show the oldest messages of a queue as JSON lines, without consuming them",
-		"  sluice queues peek orders/orders -n 3", dataDir, false)
+		"  sluice queues peek orders/orders -n 3", src, false)
 }
 
-func queuesDLQ(dataDir func() string) *cobra.Command {
+func queuesDLQ(src *queueSource) *cobra.Command {
 	return peekCmd("dlq QUEUE [-n N]", "List a queue's dead letters with their errors",
-		"  sluice queues dlq orders/large      # reads orders/large.dlq\n  sluice queues dlq orders/dlq        # the pipeline's own", dataDir, true)
+		"  sluice queues dlq orders/large      # reads orders/large.dlq\n  sluice queues dlq orders/dlq        # the pipeline's own", src, true)
 }
 
 func printDeadLetters(w io.Writer, msgs []adapters.Message) error {
@@ -284,7 +286,7 @@ func printDeadLetters(w io.Writer, msgs []adapters.Message) error {
 	return nil
 }
 
-func queuesReplay(dataDir func() string) *cobra.Command {
+func queuesReplay(src *queueSource) *cobra.Command {
 	var to string
 	var n int
 	cmd := &cobra.Command{
@@ -312,7 +314,7 @@ duplicates it rather than losing it.`,
 				}
 				target = strings.TrimSuffix(from, broker.DLQSuffix)
 			}
-			b, err := openRW(dataDir())
+			b, err := src.openRW()
 			if err != nil {
 				return err
 			}
@@ -343,7 +345,7 @@ duplicates it rather than losing it.`,
 	return cmd
 }
 
-func queuesPurge(dataDir func() string) *cobra.Command {
+func queuesPurge(src *queueSource) *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "purge QUEUE [--yes]",
@@ -355,7 +357,7 @@ terminal to ask on, --yes is required.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			b, err := openRW(dataDir())
+			b, err := src.openRW()
 			if err != nil {
 				return err
 			}

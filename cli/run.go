@@ -162,7 +162,7 @@ func runAgent(cmd *cobra.Command, path string, s settings, once bool) error {
 	defer mem.Close()
 	warnMemory(log, cfg)
 
-	agent := pipeline.NewAgent(pipeline.Options{
+	popts := pipeline.Options{
 		Broker: b,
 		Memory: mem,
 		State: func(p, component string) adapters.State {
@@ -172,7 +172,10 @@ func runAgent(cmd *cobra.Command, path string, s settings, once bool) error {
 		Once:         once,
 		DrainTimeout: s.ShutdownTimeout,
 		Hooks:        m.Hooks(),
-	})
+	}
+	closeShared := shareWork(&popts, s, b, store, log)
+	defer closeShared()
+	agent := pipeline.NewAgent(popts)
 	m.SetAgent(agent)
 
 	// Signals are caught before anything starts, so that none is missed.
@@ -355,6 +358,8 @@ func onceSummary(cmd *cobra.Command, agent *pipeline.Agent) error {
 // openBroker opens the agent's broker in the data dir.
 func openBroker(s settings, log interface{ Warn(string, ...any) }) (broker.Broker, error) {
 	switch s.Broker {
+	case "nats":
+		return openNATS(s.NATS, log)
 	case "memory":
 		log.Warn("broker: memory — nothing is durable; queued messages are lost on restart")
 		return broker.NewMemory(), nil

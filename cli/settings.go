@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	natsbroker "github.com/sluicehq/sluice/broker/nats"
 	"github.com/sluicehq/sluice/internal/logging"
 )
 
@@ -20,6 +21,7 @@ import (
 type settings struct {
 	DataDir         string
 	Broker          string
+	NATS            natsbroker.Options // the nats block (used when Broker is nats)
 	LogLevel        string
 	LogFormat       string
 	LogLevels       map[string]string // component → level
@@ -48,7 +50,8 @@ var settingKeys = []string{"admin.address", "admin.token", "admin.token_file", "
 // agentFlags adds the agent's flags to fs and binds them to v.
 func agentFlags(fs *pflag.FlagSet, v *viper.Viper) {
 	fs.String("data-dir", "./sluice-data", "directory for queues and checkpoints (env SLUICE_DATA_DIR)")
-	fs.String("broker", "disk", "queue backend: disk (durable) or memory (nothing survives a restart)")
+	fs.String("broker", "disk", "queue backend: disk (durable), memory (nothing survives a restart) or nats (JetStream, shared by several agents)")
+	natsFlags(fs, v)
 	fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.StringToString("log-levels", nil, "log level per component, e.g. sink=debug,source=warn (components: agent, engine, source, sink, broker, admin, reload)")
 	fs.String("log-format", "text", "log format: text or json")
@@ -107,9 +110,12 @@ func loadSettings(fs *pflag.FlagSet, v *viper.Viper) (settings, error) {
 		return s, fmt.Errorf("data_dir: must not be empty")
 	}
 	switch s.Broker {
-	case "disk", "memory":
+	case "disk", "memory", "nats":
 	default:
-		return s, fmt.Errorf("broker: unknown broker type %q (known: disk, memory)", s.Broker)
+		return s, fmt.Errorf("broker: unknown broker type %q (known: disk, memory, nats)", s.Broker)
+	}
+	if s.NATS, err = natsSettings(file, v); err != nil {
+		return s, err
 	}
 	if s.ShutdownTimeout <= 0 {
 		return s, fmt.Errorf("shutdown_timeout: must be positive, got %s", s.ShutdownTimeout)
@@ -240,6 +246,7 @@ func (s settings) printable() map[string]any {
 	return map[string]any{
 		"data_dir":         s.DataDir,
 		"broker":           s.Broker,
+		"nats":             natsPrintable(s.NATS),
 		"log":              map[string]any{"level": s.LogLevel, "format": s.LogFormat, "levels": s.LogLevels},
 		"shutdown_timeout": s.ShutdownTimeout.String(),
 		"admin":            map[string]any{"address": s.AdminAddress, "token": token, "token_file": s.AdminTokenFile},
