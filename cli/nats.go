@@ -16,7 +16,6 @@ import (
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/broker"
 	natsbroker "github.com/sluicehq/sluice/broker/nats"
-	"github.com/sluicehq/sluice/internal/statestore"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -111,13 +110,11 @@ func openNATS(o natsbroker.Options, log interface{ Warn(string, ...any) }) (*nat
 // source; for pipelines whose broker block names another broker (nats with
 // its own servers on any agent, disk on a nats agent), their own backend.
 // It returns the function that closes the brokers it opened.
-func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, store *statestore.Store, log *slog.Logger) func() {
+func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, log *slog.Logger) func() {
 	local := opts.State
-	var lease pipeline.LeaseFunc
 	if nb, ok := agentBroker.(*natsbroker.Broker); ok {
-		opts.State = func(p, component string) adapters.State { return nb.State(p + "/" + component + "/") }
-		lease = func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) }
-		opts.Lease = lease
+		opts.State = sharedState(nb, local)
+		opts.Lease = func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) }
 	}
 	var mu sync.Mutex
 	opened := map[string]*natsbroker.Broker{}
@@ -139,8 +136,7 @@ func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, st
 				}
 				opened[key] = nb
 			}
-			return &pipeline.Backend{Broker: nb,
-				State: func(p, component string) adapters.State { return nb.State(p + "/" + component + "/") },
+			return &pipeline.Backend{Broker: nb, State: sharedState(nb, local),
 				Lease: func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) },
 			}, nil
 		case p.Broker == "disk" && s.Broker == "nats":
@@ -168,6 +164,19 @@ func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, st
 		if disk != nil {
 			_ = disk.Close()
 		}
+	}
+}
+
+// sharedState keeps sources' checkpoints in the nats bucket, where the
+// agent that takes a source over finds them, and sinks' state in the local
+// store: a sink's state describes its own work in progress (a file sink's
+// unpublished files), which competing agents must not share.
+func sharedState(nb *natsbroker.Broker, local func(p, component string) adapters.State) func(p, component string) adapters.State {
+	return func(p, component string) adapters.State {
+		if strings.HasPrefix(component, "source/") {
+			return nb.State(p + "/" + component + "/")
+		}
+		return local(p, component)
 	}
 }
 

@@ -173,7 +173,7 @@ func runAgent(cmd *cobra.Command, path string, s settings, once bool) error {
 		DrainTimeout: s.ShutdownTimeout,
 		Hooks:        m.Hooks(),
 	}
-	closeShared := shareWork(&popts, s, b, store, log)
+	closeShared := shareWork(&popts, s, b, log)
 	defer closeShared()
 	agent := pipeline.NewAgent(popts)
 	m.SetAgent(agent)
