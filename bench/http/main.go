@@ -277,6 +277,8 @@ func percentiles(l []time.Duration) string {
 		return "n/a"
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	p := func(q float64) time.Duration { return l[min(len(l)-1, int(q*float64(len(l))))].Round(10 * time.Microsecond) }
+	p := func(q float64) time.Duration {
+		return l[min(len(l)-1, int(q*float64(len(l))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s", p(0.50), p(0.90), p(0.99), l[len(l)-1].Round(10*time.Microsecond))
 }
