@@ -2,7 +2,6 @@ package httpadapter_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,70 +17,27 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 func TestMain(m *testing.M) { testenv.MariaDBMain(m) }
 
-var binary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// sluiceBinary builds ./cmd/sluice once per test process (the same build
-// as other packages' end-to-end tests, so the build cache serves them all).
-func sluiceBinary(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "sluice-http-e2e")
-		if err != nil {
-			binary.err = err
-			return
-		}
-		binary.path = filepath.Join(dir, "sluice")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", binary.path, "github.com/sluicehq/sluice/cmd/sluice").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build ./cmd/sluice: %w\n%s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
-}
+// sluiceBinary builds ./cmd/sluice once per test process.
+func sluiceBinary(t *testing.T) string { return testenv.SluiceBinary(t) }
 
 // agentProc is a running `sluice run`.
 type agentProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.Buffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startAgent runs the pipeline file cfg with the data dir data and waits
 // until url answers.
 func startAgent(t *testing.T, cfg, data, url string, env ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{t: t, out: &syncBuffer{}, done: make(chan error, 1)}
+	a := &agentProc{t: t, out: &testkit.Buffer{}, done: make(chan error, 1)}
 	a.cmd = exec.Command(sluiceBinary(t), "run", "--admin-address", "off", "--quiet", "-c", cfg, "--data-dir", data)
 	a.cmd.Env = append(os.Environ(), env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
