@@ -30,6 +30,10 @@ type decOp struct {
 	dec     func(a, b decimal.Decimal) (any, error) // arithmetic on decimals
 	test    func(cmp int) bool                      // comparisons: the result from a.Cmp(b)
 	generic func(a, b any) any                      // expr's own semantics
+	// the operator as typed functions (typedCall); errors panic, which the
+	// VM turns into the error of the run, as it does for Func's errors
+	typedArith func(a, b any) any
+	typedCmp   func(a, b any) bool
 }
 
 func (op *decOp) isCmp() bool { return op.test != nil }
@@ -62,6 +66,23 @@ var decOps = map[string]*decOp{
 const negFn = "__sluice_neg"
 
 func init() {
+	for sym, op := range decOps {
+		op, sym := op, sym
+		op.typedArith = func(a, b any) any {
+			v, err := op.apply(sym, a, b)
+			if err != nil {
+				panic(err)
+			}
+			return v
+		}
+		op.typedCmp = func(a, b any) bool {
+			v, err := op.apply(sym, a, b)
+			if err != nil {
+				panic(err)
+			}
+			return v.(bool)
+		}
+	}
 	decOps["^"] = decOps["**"]
 	RegisterOption(func(c *conf.Config) {
 		for sym, op := range decOps {

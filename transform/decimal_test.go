@@ -1,10 +1,14 @@
 package transform
 
 import (
+	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/shopspring/decimal"
 
 	"github.com/sluicehq/sluice/adapters"
@@ -217,22 +221,55 @@ func TestStaticOperatorsNotRewritten(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", src, err)
 		}
-		asm := p.prog.Disassemble()
-		for _, op := range decOps {
-			if strings.Contains(asm, op.fn) {
-				t.Errorf("%s: operator rewritten to %s:\n%s", src, op.fn, asm)
-			}
-		}
-		if strings.Contains(asm, negFn) {
-			t.Errorf("%s: unary minus rewritten", src)
+		if ops := rewrittenOps(p); len(ops) > 0 {
+			t.Errorf("%s: operators rewritten: %v\n%s", src, ops, p.prog.Disassemble())
 		}
 	}
-	p, err := Compile(`record.a + 1`)
+	p, err := Compile(`record.a + 1 > -record.b`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(p.prog.Disassemble(), decOps["+"].fn) {
-		t.Errorf("record.a + 1 was not rewritten:\n%s", p.prog.Disassemble())
+	if ops := rewrittenOps(p); !reflect.DeepEqual(ops, []string{"binary", "binary", "neg"}) {
+		t.Errorf("record.a + 1 > -record.b: rewritten %v:\n%s", ops, p.prog.Disassemble())
+	}
+	// field accesses and operators are typed calls, not reflective OpCall
+	if asm := p.prog.Disassemble(); regexp.MustCompile(`OpCall\s`).MatchString(asm) || strings.Count(asm, "OpCallTyped") != 5 {
+		t.Errorf("record.a + 1 > -record.b: want 5 typed calls:\n%s", asm)
+	}
+}
+
+// rewrittenOps lists, sorted, the operators of p that the patcher turned
+// into typed calls of decimal-aware functions: "binary" (the closures of
+// decOps cannot be told apart) or "neg" for a unary minus.
+func rewrittenOps(p *Program) []string {
+	var v opFinder
+	node := p.prog.Node()
+	ast.Walk(&node, &v)
+	sort.Strings(v.found)
+	return v.found
+}
+
+type opFinder struct{ found []string }
+
+func (f *opFinder) Visit(node *ast.Node) {
+	call, ok := (*node).(*ast.CallNode)
+	if !ok {
+		return
+	}
+	switch c := call.Callee.(type) {
+	case *ast.ConstantNode:
+		switch fn := c.Value.(type) {
+		case func(any, any) any, func(any, any) bool:
+			f.found = append(f.found, "binary")
+		case func(any) any:
+			if reflect.ValueOf(fn).Pointer() == reflect.ValueOf(negate).Pointer() {
+				f.found = append(f.found, "neg")
+			}
+		}
+	case *ast.IdentifierNode:
+		if strings.HasPrefix(c.Value, "__sluice_") {
+			f.found = append(f.found, c.Value)
+		}
 	}
 }
 

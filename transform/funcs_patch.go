@@ -6,8 +6,6 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/builtin"
-	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/vm/runtime"
 
 	"github.com/sluicehq/sluice/adapters"
@@ -17,11 +15,13 @@ import (
 // check and before the final one:
 //
 //   - field access with a constant name on a record, an object or meta
-//     (record.amount, meta["path"]) becomes a call of fetchField, which
+//     (record.amount, meta["path"]) becomes a call of a fieldGetter, which
 //     reads a map directly instead of through reflection, several times
 //     faster and without an allocation;
 //   - arithmetic and comparison nodes that may involve a decimal become calls
 //     of the decimal-aware operators of decimal_ops.go;
+//   - these calls are typed calls (typedCall), which the VM makes without
+//     allocating an argument slice;
 //   - lookup(table, key) gets the Runner's lookup tables as a hidden first
 //     argument (lookupsVar, a field of Env);
 //   - constant arguments that are costly to prepare (regular expressions,
@@ -43,9 +43,6 @@ type constArg struct {
 // The library files fill it from init.
 var constArgs = map[string][]constArg{}
 
-// fieldFn is the internal function of a rewritten field access.
-const fieldFn = "__sluice_field"
-
 var (
 	recordType = reflect.TypeOf(adapters.Record{})
 	metaType   = reflect.TypeOf(map[string]string{})
@@ -53,29 +50,44 @@ var (
 
 func init() {
 	RegisterOption(expr.Patch(patcher{}))
-	RegisterOption(func(c *conf.Config) {
-		c.Functions[fieldFn] = &builtin.Function{Name: fieldFn, Func: fetchField,
-			Validate: func(args []reflect.Type) (reflect.Type, error) {
-				if len(args) == 2 && args[0] == metaType {
-					return stringType, nil
-				}
-				return anyType, nil
-			}}
-	})
 }
 
-// fetchField is expr's member access (runtime.Fetch) with a fast path for
-// the maps records are made of. A missing key gives the zero value, as in
-// expr: nil for a record, "" for meta.
-func fetchField(args ...any) (any, error) {
-	key, _ := args[1].(string)
-	switch m := args[0].(type) {
-	case adapters.Record:
-		return m[key], nil
-	case map[string]string:
-		return m[key], nil
+// fieldGetter returns expr's member access (runtime.Fetch) of key, with a
+// fast path for the maps records are made of. A missing key gives the zero
+// value, as in expr: nil for a record.
+func fieldGetter(key string) func(any) any {
+	return func(v any) any {
+		switch m := v.(type) {
+		case adapters.Record:
+			return m[key]
+		case map[string]string:
+			return m[key]
+		}
+		return runtime.Fetch(v, key)
 	}
-	return runtime.Fetch(args[0], args[1]), nil
+}
+
+// metaGetter returns the access of key in meta ("" when missing).
+func metaGetter(key string) func(any) string {
+	return func(v any) string {
+		m, _ := v.(map[string]string)
+		return m[key]
+	}
+}
+
+// typedCall returns a call of fn, a Go function of one of the signatures
+// expr calls directly (vm.FuncTypes: func(any) any, func(any, any) bool...),
+// typed t. Functions registered as builtin.Function.Func are called with an
+// argument slice that the VM allocates on every run of the program; these
+// are called with the values on its stack.
+func typedCall(fn any, t reflect.Type, args ...ast.Node) *ast.CallNode {
+	// Both types are set: the final check does not visit a call whose type
+	// is set, and the compiler picks the typed call by the callee's type.
+	callee := &ast.ConstantNode{Value: fn}
+	callee.SetType(reflect.TypeOf(fn))
+	call := &ast.CallNode{Callee: callee, Arguments: args}
+	call.SetType(t)
+	return call
 }
 
 type patcher struct{}
@@ -94,8 +106,12 @@ func (patcher) Visit(node *ast.Node) {
 		if t != recordType && t != metaType && !unknownType(t) {
 			return
 		}
-		call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: fieldFn}, Arguments: []ast.Node{n.Node, prop}}
-		call.SetType(n.Type())
+		var call *ast.CallNode
+		if t == metaType {
+			call = typedCall(metaGetter(prop.Value), stringType, n.Node)
+		} else {
+			call = typedCall(fieldGetter(prop.Value), n.Type(), n.Node)
+		}
 		ast.Patch(node, call)
 	case *ast.BinaryNode:
 		op, ok := decOps[n.Operator]
@@ -109,11 +125,17 @@ func (patcher) Visit(node *ast.Node) {
 		}
 		t, err := op.resultType(n.Operator, n.Left.Type(), n.Right.Type())
 		if err != nil {
-			t = anyType // the final check reports it
+			// the named function's Validate makes the final check report it
+			call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: op.fn}, Arguments: []ast.Node{n.Left, n.Right}}
+			call.SetType(anyType)
+			ast.Patch(node, call)
+			return
 		}
-		call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: op.fn}, Arguments: []ast.Node{n.Left, n.Right}}
-		call.SetType(t)
-		ast.Patch(node, call)
+		if op.isCmp() {
+			ast.Patch(node, typedCall(op.typedCmp, boolType, n.Left, n.Right))
+		} else {
+			ast.Patch(node, typedCall(op.typedArith, t, n.Left, n.Right))
+		}
 	case *ast.UnaryNode:
 		if n.Operator != "-" {
 			return
@@ -122,9 +144,10 @@ func (patcher) Visit(node *ast.Node) {
 		if t != decimalType && !unknownType(t) {
 			return
 		}
-		call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: negFn}, Arguments: []ast.Node{n.Node}}
-		call.SetType(t)
-		ast.Patch(node, call)
+		if t != decimalType {
+			t = anyType
+		}
+		ast.Patch(node, typedCall(negate, t, n.Node))
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if !ok {

@@ -190,19 +190,20 @@ func (c *Chain) Process(r *Runner, m adapters.Message, out []Output) ([]Output, 
 			return out, dropped
 		}
 	}
-	for _, msg := range cur {
+	for i := range cur {
+		msg := &cur[i] // not a copy whose address escapes: no allocation
 		if c.router == nil {
-			out = append(out, Output{Msg: msg, Queues: c.fallback})
+			out = append(out, Output{Msg: *msg, Queues: c.fallback})
 			continue
 		}
-		qs, err := c.router.Route(r, &msg)
+		qs, err := c.router.Route(r, msg)
 		switch {
 		case err != nil:
-			out = append(out, Output{Msg: msg, Err: err})
+			out = append(out, Output{Msg: *msg, Err: err})
 		case len(qs) == 0:
-			out = append(out, Output{Msg: msg, Err: ErrNoRoute})
+			out = append(out, Output{Msg: *msg, Err: ErrNoRoute})
 		default:
-			out = append(out, Output{Msg: msg, Queues: qs})
+			out = append(out, Output{Msg: *msg, Queues: qs})
 		}
 	}
 	return out, dropped
