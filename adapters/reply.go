@@ -51,11 +51,15 @@ type Reply struct {
 // waiting for them. The engine implements it in-process; a broker shared by
 // several agents (NATS) implements it over the broker, so that a reply
 // produced by a sink on one agent reaches the agent holding the caller's
-// connection: correlation ids then name the agent (a prefix the
-// implementation hands out), Deliver publishes to that agent's reply
-// subject, and each agent subscribes to its own subject and dispatches to
-// its local waiters. Implementations are safe for concurrent use.
+// connection: the correlation ids NewID hands out then name the agent (a
+// prefix), Deliver publishes to that agent's reply subject, and each agent
+// subscribes to its own subject and dispatches to its local waiters.
+// Implementations are safe for concurrent use.
 type Replies interface {
+	// NewID returns a fresh correlation id, unique among the ids in use,
+	// that Deliver — on any agent sharing the broker — can route back to
+	// this one. Sources take the ids they put in MetaReplyTo from it.
+	NewID() string
 	// Await registers f to receive every reply delivered to id until cancel
 	// is called; Deliver calls f after Await returned. f may be called
 	// concurrently from engine goroutines and must not block. cancel is

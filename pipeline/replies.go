@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -23,6 +25,13 @@ type localReplies struct {
 // defaults to one per pipeline.
 func NewLocalReplies() adapters.Replies {
 	return &localReplies{waiters: map[string]map[uint64]func(adapters.Reply){}}
+}
+
+// NewID returns 16 random bytes in hex.
+func (l *localReplies) NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (l *localReplies) Await(id string, f func(adapters.Reply)) func() {

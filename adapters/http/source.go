@@ -405,7 +405,7 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, http.StatusInternalServerError, "request_reply needs the engine's reply registry")
 			return
 		}
-		corr = randomID()
+		corr = s.res.Replies.NewID()
 		meta[adapters.MetaReplyTo] = corr
 	}
 	msgs, err := s.decode(body, key, meta, start)
