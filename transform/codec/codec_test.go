@@ -75,6 +75,49 @@ func TestJSONEncodeValues(t *testing.T) {
 	}
 }
 
+// Records whose keys change from one to the next, with as many keys or not,
+// are encoded with sorted keys: the encoder's key order of the previous
+// record (keyBuf.shape) is used only for a record with exactly its keys.
+func TestJSONEncodeShapes(t *testing.T) {
+	recs := []adapters.Record{
+		{"b": 1, "a": 2, "c": adapters.Record{"z": 1, "y": 2}},
+		{"c": 3, "a": 4, "b": 5},
+		{"d": 6, "a": 7, "b": 8},
+		{"a": 9, "b": 10},
+		{"b": 11, "a": 12, "d": 13},
+		{},
+		{"a": 14},
+	}
+	want := `{"a":2,"b":1,"c":{"y":2,"z":1}}
+{"a":4,"b":5,"c":3}
+{"a":7,"b":8,"d":6}
+{"a":9,"b":10}
+{"a":12,"b":11,"d":13}
+{}
+{"a":14}
+`
+	for _, typ := range []string{"jsonl", "json"} {
+		var buf bytes.Buffer
+		encodeAll(t, newCodec(t, map[string]any{"type": typ}), &buf, recs, adapters.EncoderOptions{})
+		got := buf.String()
+		if typ == "json" {
+			var lines []string
+			for _, l := range strings.Split(want, "\n") {
+				if l != "" {
+					lines = append(lines, l)
+				}
+			}
+			if compact := strings.Join(strings.Fields(got), ""); compact != "["+strings.Join(lines, ",")+"]" {
+				t.Errorf("json: got %s", got)
+			}
+			continue
+		}
+		if got != want {
+			t.Errorf("%s: got\n%swant\n%s", typ, got, want)
+		}
+	}
+}
+
 func TestEncodeErrors(t *testing.T) {
 	good := adapters.Record{"line": "ok", "a": "1"}
 	cases := []struct {

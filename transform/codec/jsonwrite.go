@@ -18,7 +18,14 @@ import (
 // appendJSON takes one so that an encoder sorts without allocating. It may
 // be nil. Objects of up to smallObject fields are sorted in an array on the
 // stack, which also spares the GC write barriers of heap scratch.
-type keyBuf struct{ fields [][]field }
+//
+// shape is the sorted keys of the last top-level object sorted: records of
+// a stream mostly share their keys, and looking each key up is cheaper than
+// iterating and sorting the map.
+type keyBuf struct {
+	fields [][]field
+	shape  []string
+}
 
 type field struct {
 	k string
@@ -55,6 +62,31 @@ func (kb *keyBuf) sorted(m map[string]any, depth int) []field {
 		fs = kb.fields[depth][:0]
 	}
 	return sortedFields(fs, m)
+}
+
+// sortedTop appends the fields of a top-level object m to fs in key order:
+// in the order of shape when m has exactly its keys (as many, and each one
+// found), else sorted, and then m's keys become the shape.
+func (kb *keyBuf) sortedTop(fs []field, m map[string]any) []field {
+	if n := len(kb.shape); n == len(m) && n > 0 {
+		for _, k := range kb.shape {
+			v, ok := m[k]
+			if !ok {
+				break
+			}
+			fs = append(fs, field{k, v})
+		}
+		if len(fs) == n {
+			return fs
+		}
+		fs = fs[:0]
+	}
+	fs = sortedFields(fs, m)
+	kb.shape = kb.shape[:0]
+	for _, f := range fs {
+		kb.shape = append(kb.shape, f.k)
+	}
+	return fs
 }
 
 // release clears the scratch of depth so that it holds no values.
@@ -116,6 +148,9 @@ func appendJSONDepth(b []byte, v any, kb *keyBuf, depth int) ([]byte, error) {
 	case map[string]any:
 		if len(x) <= smallObject {
 			var arr [smallObject]field
+			if depth == 0 && kb != nil {
+				return appendJSONObject(b, kb.sortedTop(arr[:0], x), kb, depth)
+			}
 			return appendJSONObject(b, sortedFields(arr[:0], x), kb, depth)
 		}
 		fs := kb.sorted(x, depth)
