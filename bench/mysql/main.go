@@ -38,7 +38,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -46,7 +46,9 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	_ "github.com/sluicehq/sluice/adapters/mysql"
+	"github.com/sluicehq/sluice/broker/disk"
 	"github.com/sluicehq/sluice/internal/statestore"
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 const table = `CREATE TABLE %s (
@@ -84,6 +86,8 @@ func main() {
 	flag.IntVar(&b.batch, "batch", 1000, "rows per query, per INSERT and per sink Write")
 	flag.StringVar(&b.profile, "profile", "", "write CPU profiles of the source and sink phases to this directory")
 	e2e := flag.Bool("e2e", true, "also run the sluice binary end to end")
+	only := flag.Bool("e2e-only", false, "run only the end-to-end phases")
+	brokers := flag.String("brokers", "disk,memory", "brokers of the end-to-end runs of the binary")
 	keep := flag.Bool("keep", false, "keep the database")
 	rounds := flag.Int("rounds", 3, "rounds of every phase; the best time of each counts")
 	flag.Parse()
@@ -117,7 +121,7 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "  %-36s %9.0f rows/s\n", name, float64(b.rows)/d.Seconds())
 	}
-	for r := 1; r <= *rounds; r++ {
+	for r := 1; r <= *rounds && !*only; r++ {
 		fmt.Fprintf(os.Stderr, "round %d\n", r)
 		record("read: driver, keyset (id)", b.readDriver(false))
 		record("read: driver, keyset (updated_at, id)", b.readDriver(true))
@@ -130,20 +134,29 @@ func main() {
 		record("write: driver, prepared", b.writeDriver(args, false))
 		record("write: sluice sink", b.writeSink(msgs))
 	}
-	fmt.Printf("\nbest of %d rounds:\n%-40s %12s %9s\n", *rounds, "phase", "rows/s", "seconds")
-	rate := func(name string) float64 { return float64(b.rows) / best[name].Seconds() }
-	for _, name := range order {
-		fmt.Printf("%-40s %12.0f %9.2f\n", name, rate(name), best[name].Seconds())
+	if !*only {
+		fmt.Printf("\nbest of %d rounds:\n%-40s %12s %9s\n", *rounds, "phase", "rows/s", "seconds")
+		rate := func(name string) float64 { return float64(b.rows) / best[name].Seconds() }
+		for _, name := range order {
+			fmt.Printf("%-40s %12.0f %9.2f\n", name, rate(name), best[name].Seconds())
+		}
+		base := max(rate("write: driver, interpolated"), rate("write: driver, prepared"))
+		fmt.Printf("\nsink / best driver baseline: %.0f%% (target 80%%); source (updated_at, id): %.0f rows/s (target 200000)\n",
+			100*rate("write: sluice sink")/base, rate("read: sluice source (updated_at, id)"))
 	}
-	base := max(rate("write: driver, interpolated"), rate("write: driver, prepared"))
-	fmt.Printf("\nsink / best driver baseline: %.0f%% (target 80%%); source (updated_at, id): %.0f rows/s (target 200000)\n",
-		100*rate("write: sluice sink")/base, rate("read: sluice source (updated_at, id)"))
 	if *e2e {
 		runtime.GC()
 		fmt.Println()
-		for _, broker := range []string{"disk", "memory"} {
+		for _, broker := range strings.Split(*brokers, ",") {
+			if broker == "" {
+				continue
+			}
 			d, rss := b.endToEnd(broker)
 			fmt.Printf("%-40s %12.0f %9.2f   peak RSS %d MB\n", "end to end: sluice run --once, "+broker, float64(b.rows)/d.Seconds(), d.Seconds(), rss/1024)
+		}
+		if b.profile != "" {
+			d := b.endToEndInProcess()
+			fmt.Printf("%-40s %12.0f %9.2f   (in process, profiled)\n", "end to end: disk", float64(b.rows)/d.Seconds(), d.Seconds())
 		}
 	}
 }
@@ -440,7 +453,28 @@ func (b *bench) endToEnd(broker string) (time.Duration, int64) {
 	cmd.Env = append(os.Environ(), "BENCH_DSN="+b.dsn())
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	must(cmd.Start())
+	// VmHWM of the child itself: the rusage of a child started by fork and
+	// exec also counts the parent's resident memory.
+	var hwm int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if v := vmHWM(cmd.Process.Pid); v > 0 {
+				hwm = v
+			}
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(stop)
+	<-done
+	if err != nil {
 		log.Fatalf("sluice run: %v", err)
 	}
 	d := time.Since(start)
@@ -449,12 +483,78 @@ func (b *bench) endToEnd(broker string) (time.Duration, int64) {
 	if n != b.rows {
 		log.Fatalf("end to end wrote %d rows, want %d", n, b.rows)
 	}
-	return d, maxRSS(cmd)
+	return d, hwm
 }
 
-func maxRSS(cmd *exec.Cmd) int64 {
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss
+// endToEndInProcess runs the same pipeline in this process, on the disk
+// broker, under the CPU profiler.
+func (b *bench) endToEndInProcess() time.Duration {
+	b.resetCopy("dst_e2e")
+	dir, err := os.MkdirTemp("", "sluice-bench-mysql")
+	must(err)
+	defer os.RemoveAll(dir)
+	env := func(k string) (string, bool) {
+		if k == "BENCH_DSN" {
+			return b.dsn(), true
+		}
+		return "", false
+	}
+	cfg, err := pipeline.LoadBytes("pipeline.yaml", []byte(fmt.Sprintf(e2ePipeline, b.batch, b.batch)), pipeline.LoadOptions{Env: env})
+	must(err)
+	br, err := disk.Open(filepath.Join(dir, "data"), disk.Options{Logger: slog.New(slog.DiscardHandler)})
+	must(err)
+	defer br.Close()
+	store, err := statestore.Open(filepath.Join(dir, "state"))
+	must(err)
+	defer store.Close()
+	var writes, written int64
+	var inWrite time.Duration
+	var reads, read int64
+	var mu sync.Mutex
+	hooks := pipeline.Hooks{
+		SinkWrite: func(_, _ string, ok int, _ map[adapters.Kind]int, d time.Duration) {
+			mu.Lock()
+			writes++
+			written += int64(ok)
+			inWrite += d
+			mu.Unlock()
+		},
+		SourceRead: func(_, _ string, n int) {
+			mu.Lock()
+			reads++
+			read += int64(n)
+			mu.Unlock()
+		},
+	}
+	agent := pipeline.NewAgent(pipeline.Options{Broker: br, Memory: br, Once: true, Hooks: hooks,
+		State: func(p, c string) adapters.State { return store.Namespace(p + "/" + c + "/") }})
+	defer func() {
+		fmt.Printf("  in process: %d source batches of %.0f rows; %d sink writes of %.0f rows, %.1fs in Write\n",
+			reads, float64(read)/float64(max(reads, 1)), writes, float64(written)/float64(max(writes, 1)), inWrite.Seconds())
+	}()
+	stop := startProfile(b.profile, "e2e")
+	start := time.Now()
+	_, err = agent.Apply(context.Background(), cfg)
+	must(err)
+	_ = agent.Wait(context.Background())
+	_ = agent.Stop(context.Background())
+	d := time.Since(start)
+	stop()
+	return d
+}
+
+// vmHWM returns the peak resident set of a process in KiB, or 0.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb
+		}
 	}
 	return 0
 }
