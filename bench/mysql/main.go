@@ -39,6 +39,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -110,35 +111,44 @@ func main() {
 
 	// Each round runs every phase; the best time of each phase counts, so
 	// that other load on the machine disturbs the comparison less.
+	// Client CPU per row (getrusage of this process around each phase,
+	// setup included) does not depend on the load; the server's does not
+	// show here.
 	best := map[string]time.Duration{}
+	bestCPU := map[string]time.Duration{}
 	var order []string
-	record := func(name string, d time.Duration) {
+	phase := func(name string, f func() time.Duration) {
+		cpu0 := cpuTime()
+		d := f()
+		cpu := cpuTime() - cpu0
 		if _, ok := best[name]; !ok {
 			order = append(order, name)
 		}
 		if old, ok := best[name]; !ok || d < old {
 			best[name] = d
 		}
-		fmt.Fprintf(os.Stderr, "  %-36s %9.0f rows/s\n", name, float64(b.rows)/d.Seconds())
+		if old, ok := bestCPU[name]; !ok || cpu < old {
+			bestCPU[name] = cpu
+		}
+		fmt.Fprintf(os.Stderr, "  %-36s %9.0f rows/s %6.2f µs CPU/row\n", name, float64(b.rows)/d.Seconds(), float64(cpu.Nanoseconds())/1e3/float64(b.rows))
 	}
 	for r := 1; r <= *rounds && !*only; r++ {
 		fmt.Fprintf(os.Stderr, "round %d\n", r)
-		record("read: driver, keyset (id)", b.readDriver(false))
-		record("read: driver, keyset (updated_at, id)", b.readDriver(true))
-		_, d := b.readSource([]any{"id"})
-		record("read: sluice source (id)", d)
-		msgs, d := b.readSource([]any{"updated_at", "id"})
-		record("read: sluice source (updated_at, id)", d)
+		phase("read: driver, keyset (id)", func() time.Duration { return b.readDriver(false) })
+		phase("read: driver, keyset (updated_at, id)", func() time.Duration { return b.readDriver(true) })
+		phase("read: sluice source (id)", func() time.Duration { _, d := b.readSource([]any{"id"}); return d })
+		var msgs []adapters.Message
+		phase("read: sluice source (updated_at, id)", func() (d time.Duration) { msgs, d = b.readSource([]any{"updated_at", "id"}); return d })
 		args := toArgs(msgs)
-		record("write: driver, interpolated", b.writeDriver(args, true))
-		record("write: driver, prepared", b.writeDriver(args, false))
-		record("write: sluice sink", b.writeSink(msgs))
+		phase("write: driver, interpolated", func() time.Duration { return b.writeDriver(args, true) })
+		phase("write: driver, prepared", func() time.Duration { return b.writeDriver(args, false) })
+		phase("write: sluice sink", func() time.Duration { return b.writeSink(msgs) })
 	}
 	if !*only {
-		fmt.Printf("\nbest of %d rounds:\n%-40s %12s %9s\n", *rounds, "phase", "rows/s", "seconds")
+		fmt.Printf("\nbest of %d rounds:\n%-40s %12s %9s %14s\n", *rounds, "phase", "rows/s", "seconds", "client µs/row")
 		rate := func(name string) float64 { return float64(b.rows) / best[name].Seconds() }
 		for _, name := range order {
-			fmt.Printf("%-40s %12.0f %9.2f\n", name, rate(name), best[name].Seconds())
+			fmt.Printf("%-40s %12.0f %9.2f %14.2f\n", name, rate(name), best[name].Seconds(), float64(bestCPU[name].Nanoseconds())/1e3/float64(b.rows))
 		}
 		base := max(rate("write: driver, interpolated"), rate("write: driver, prepared"))
 		fmt.Printf("\nsink / best driver baseline: %.0f%% (target 80%%); source (updated_at, id): %.0f rows/s (target 200000)\n",
@@ -541,6 +551,15 @@ func (b *bench) endToEndInProcess() time.Duration {
 	d := time.Since(start)
 	stop()
 	return d
+}
+
+// cpuTime returns the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // vmHWM returns the peak resident set of a process in KiB, or 0.
