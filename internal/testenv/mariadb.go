@@ -188,16 +188,17 @@ func openAdmin(base *mysql.Config) (*sql.DB, error) {
 type MariaDBServer struct {
 	dir  string
 	port int
+	args []string // extra mariadbd options
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd exited
 }
 
-// StartMariaDB starts a private server for one test; it is killed and its
-// datadir removed when the test ends. A missing mariadbd skips the test
-// (fails it with CI=true).
-func StartMariaDB(t testing.TB) *MariaDBServer {
+// StartMariaDB starts a private server for one test, with extra mariadbd
+// options (--ssl-cert=..., say); it is killed and its datadir removed when
+// the test ends. A missing mariadbd skips the test (fails it with CI=true).
+func StartMariaDB(t testing.TB, args ...string) *MariaDBServer {
 	t.Helper()
 	// Not t.TempDir: its long paths can exceed the 107 bytes a unix
 	// socket path may have.
@@ -206,7 +207,7 @@ func StartMariaDB(t testing.TB) *MariaDBServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	srv, err := newMariaDBServer(dir)
+	srv, err := newMariaDBServer(dir, args...)
 	if err != nil {
 		unavailable(t, err)
 	}
@@ -222,7 +223,7 @@ func StartMariaDB(t testing.TB) *MariaDBServer {
 // fresh InnoDB files are only crash-safe after a first clean shutdown, so
 // the server is started, shut down and started again before use: tests kill
 // it with SIGKILL.
-func newMariaDBServer(dir string) (*MariaDBServer, error) {
+func newMariaDBServer(dir string, args ...string) (*MariaDBServer, error) {
 	if _, err := mariadbd(); err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func newMariaDBServer(dir string) (*MariaDBServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &MariaDBServer{dir: dir, port: port}
+	srv := &MariaDBServer{dir: dir, port: port, args: args}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
 		return nil, err
 	}
@@ -359,6 +360,7 @@ func (s *MariaDBServer) Start() error {
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
+	args = append(args, s.args...)
 	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(filepath.Join(s.dir, "mysqld.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
