@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,12 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.NATSMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperAgent())
+	}
+	testenv.NATSMain(m)
+}
 
 // testOptions are the options of a broker private to one test: names of its
 // own, removed when the test ends.
