@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sluicehq/sluice/adapters"
@@ -73,9 +74,48 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 		<-ackerDone
 	}()
 
+	// A reader goroutine reads ahead: the next batch is read (and decoded)
+	// while this one runs the chain and enqueues, one batch at a time, in
+	// read order.
+	batches := make(chan adapters.Batch, 1)
+	stopRead := make(chan struct{})
+	go r.readSource(ctx, sc, src, batches, stopRead, ackFailed, log, state)
+	defer func() {
+		close(stopRead)
+		for range batches { // wait for the reader; what it read is not acked
+		}
+	}()
+
 	runner := &transform.Runner{}
 	runner.SetLookups(r.lookups)
 	var outs []transform.Output
+	for batch := range batches {
+		select {
+		case <-ackFailed:
+			continue // the source restarts from its last committed position
+		default:
+		}
+		f := &inflight{batch: batch}
+		outs = r.process(runner, sc, batch.Messages, outs[:0])
+		if plan := r.replyPlan(batch.Messages, outs); plan != nil {
+			r.announce(plan)
+			f.replies = rejectReplies(outs)
+		}
+		f.waits, f.err = r.enqueue(ctx, outs)
+		select {
+		case pending <- f:
+		case <-r.hardCtx.Done():
+			return
+		}
+	}
+}
+
+// readSource calls Read until the pipeline stops, the source ends or fails
+// to commit its position, and sends each non-empty batch to batches (closed
+// on return), giving up when stop is closed. It acks empty batches at once.
+func (r *Runtime) readSource(ctx context.Context, sc *SourceConfig, src adapters.Source, batches chan<- adapters.Batch, stop, ackFailed <-chan struct{}, log *slog.Logger, state func(string, error)) {
+	defer close(batches)
+	component := "source/" + sc.Name
 	bo := newBackoff(30 * time.Second)
 	for {
 		r.waitUnpaused(ctx)
@@ -121,16 +161,9 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 			}
 			continue
 		}
-		f := &inflight{batch: batch}
-		outs = r.process(runner, sc, batch.Messages, outs[:0])
-		if plan := r.replyPlan(batch.Messages, outs); plan != nil {
-			r.announce(plan)
-			f.replies = rejectReplies(outs)
-		}
-		f.waits, f.err = r.enqueue(ctx, outs)
 		select {
-		case pending <- f:
-		case <-r.hardCtx.Done():
+		case batches <- batch:
+		case <-stop:
 			return
 		}
 	}
@@ -183,10 +216,48 @@ func (r *Runtime) process(runner *transform.Runner, sc *SourceConfig, msgs []ada
 // enqueue groups outputs by queue and submits them. It returns one wait per
 // queue; waiting on all of them tells whether the batch is durable.
 func (r *Runtime) enqueue(ctx context.Context, outs []transform.Output) ([]func() error, error) {
-	byQueue := map[string][]adapters.Message{}
-	var order []string
-	reasons := map[string]int{}
-	for _, o := range outs {
+	// A batch goes to a few queues: count per queue first (in order of
+	// first use), then fill slices of the exact size.
+	type queueBatch struct {
+		name string
+		msgs []adapters.Message
+	}
+	var small [4]queueBatch
+	groups := small[:0]
+	group := func(name string) int {
+		for i := range groups {
+			if groups[i].name == name {
+				return i
+			}
+		}
+		groups = append(groups, queueBatch{name: name})
+		return len(groups) - 1
+	}
+	counts := make([]int, 0, 4)
+	for i := range outs {
+		o := &outs[i]
+		if o.Err != nil {
+			if g := group(broker.PipelineDLQ); g == len(counts) {
+				counts = append(counts, 1)
+			} else {
+				counts[g]++
+			}
+			continue
+		}
+		for _, q := range o.Queues {
+			if g := group(q); g == len(counts) {
+				counts = append(counts, 1)
+			} else {
+				counts[g]++
+			}
+		}
+	}
+	for i := range groups {
+		groups[i].msgs = make([]adapters.Message, 0, counts[i])
+	}
+	var reasons map[string]int
+	for i := range outs {
+		o := &outs[i]
 		if o.Err != nil {
 			m := o.Msg
 			reason := "stage"
@@ -196,33 +267,31 @@ func (r *Runtime) enqueue(ctx context.Context, outs []transform.Output) ([]func(
 			case errors.Is(o.Err, transform.ErrNoRoute):
 				reason = "route"
 			}
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
 			reasons[reason]++
 			m.Meta = m.CloneMeta()
 			m.Meta[adapters.MetaError] = o.Err.Error()
 			m.Meta["reason"] = reason
 			m.Err = nil
-			if _, ok := byQueue[broker.PipelineDLQ]; !ok {
-				order = append(order, broker.PipelineDLQ)
-			}
-			byQueue[broker.PipelineDLQ] = append(byQueue[broker.PipelineDLQ], m)
+			g := group(broker.PipelineDLQ)
+			groups[g].msgs = append(groups[g].msgs, m)
 			continue
 		}
 		for _, q := range o.Queues {
-			if _, ok := byQueue[q]; !ok {
-				order = append(order, q)
-			}
-			byQueue[q] = append(byQueue[q], o.Msg)
+			g := group(q)
+			groups[g].msgs = append(groups[g].msgs, o.Msg)
 		}
 	}
 	var waits []func() error
-	for _, qn := range order {
+	for _, qb := range groups {
+		qn, msgs := qb.name, qb.msgs
 		q, ok := r.queues[qn]
 		if !ok {
 			return waits, fmt.Errorf("queue %q is not open", qn)
 		}
-		msgs := byQueue[qn]
 		n := len(msgs)
-		qn := qn
 		var wait func() error
 		if aq, ok := q.(broker.AsyncEnqueuer); ok {
 			wait = aq.EnqueueAsync(ctx, msgs)
