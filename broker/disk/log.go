@@ -76,20 +76,35 @@ type dataLog struct {
 	closed    bool         // guarded by gate
 	reqs      chan *appendReq
 	quit      chan struct{}
+	syncs     chan *syncItem // from the writer to the syncer
 	stopped   chan struct{}
 
 	// owned by the writer goroutine
 	active *segment
 	wseq   uint64
+	wpos   int64 // end of what was written, durable or not
 	wbuf   []byte
 	batch  []*appendReq
+}
+
+// syncItem is a write the syncer makes durable: n bytes appended to seg,
+// ending before seq end, on behalf of reqs.
+type syncItem struct {
+	seg     *segment
+	n       int64
+	end     uint64
+	records int
+	blobs   []blobEntry
+	reqs    []*appendReq
 }
 
 func (l *dataLog) start() {
 	l.reqs = make(chan *appendReq, 16384)
 	l.quit = make(chan struct{})
+	l.syncs = make(chan *syncItem, 64)
 	l.stopped = make(chan struct{})
 	go l.run()
+	go l.syncer()
 }
 
 func (l *dataLog) stop() {
@@ -121,7 +136,7 @@ func (l *dataLog) submit(r *appendReq) error {
 }
 
 func (l *dataLog) run() {
-	defer close(l.stopped)
+	defer close(l.syncs) // the syncer finishes what was written, then stops
 	for {
 		var first *appendReq
 		select {
@@ -158,7 +173,10 @@ func (l *dataLog) run() {
 	}
 }
 
-// commit writes batch with one write and one fsync per segment touched.
+// commit writes batch, with one write per segment it touches, and hands
+// the writes to the syncer. The writer does not wait for the fsync: while
+// the syncer makes one write durable, the writer already writes the next,
+// and the next fsync covers it.
 func (l *dataLog) commit(batch []*appendReq) {
 	if p := l.failed.Load(); p != nil {
 		for _, r := range batch {
@@ -169,67 +187,49 @@ func (l *dataLog) commit(batch []*appendReq) {
 	from := 0 // batch[from:i] are in wbuf
 	l.wbuf = l.wbuf[:0]
 	records := 0
-	var newBlobs []blobEntry
+	var blobs []blobEntry
 	flush := func(upto int) bool {
+		item := &syncItem{seg: l.active, n: int64(len(l.wbuf)), end: l.wseq, records: records, blobs: blobs,
+			reqs: append([]*appendReq(nil), batch[from:upto]...)}
 		if len(l.wbuf) > 0 {
-			start := time.Now()
-			err := l.writeSync(l.wbuf)
-			if err != nil {
+			if _, err := l.active.f.Write(l.wbuf); err != nil {
+				err = fmt.Errorf("write %s: %w", l.active.path, err)
 				l.fail(err)
 				for _, r := range batch[from:] {
 					r.done <- err
 				}
 				return false
 			}
-			n := int64(len(l.wbuf))
-			l.active.size.Add(n)
-			l.active.last.Store(l.wseq - 1)
-			if len(newBlobs) > 0 {
-				l.mu.Lock()
-				l.blobs = append(l.blobs, newBlobs...)
-				l.mu.Unlock()
-				newBlobs = newBlobs[:0]
-			}
-			l.endPos.Add(n)
-			l.nextSeq.Store(l.wseq)
-			if cb := l.q.b.opts.OnCommit; cb != nil {
-				cb(time.Since(start), records, len(l.wbuf))
-			}
-			l.q.committed(batch[from:upto])
+			l.wpos += item.n
 		}
-		for _, r := range batch[from:upto] {
-			r.done <- nil
-		}
+		l.syncs <- item
 		from = upto
 		l.wbuf = l.wbuf[:0]
 		records = 0
+		blobs = nil
+		return true
+	}
+	rollOrFail := func(i int) bool {
+		if err := l.roll(); err != nil {
+			l.fail(err)
+			for _, r := range batch[i:] {
+				r.done <- err
+			}
+			return false
+		}
 		return true
 	}
 	for i, r := range batch {
 		if r.roll {
-			if !flush(i) {
-				return
-			}
-			if err := l.roll(); err != nil {
-				l.fail(err)
-				for _, r := range batch[i:] {
-					r.done <- err
-				}
+			if !flush(i) || !rollOrFail(i) {
 				return
 			}
 			r.seq = l.wseq
 			continue
 		}
-		if l.active.size.Load()+int64(len(l.wbuf)) > 0 &&
-			l.active.size.Load()+int64(len(l.wbuf)+len(r.buf)) > l.segBytes.Load() {
-			if !flush(i) {
-				return
-			}
-			if err := l.roll(); err != nil {
-				l.fail(err)
-				for _, r := range batch[i:] {
-					r.done <- err
-				}
+		if size := l.wpos - l.active.startPos; size+int64(len(l.wbuf)) > 0 &&
+			size+int64(len(l.wbuf)+len(r.buf)) > l.segBytes.Load() {
+			if !flush(i) || !rollOrFail(i) {
 				return
 			}
 		}
@@ -239,7 +239,7 @@ func (l *dataLog) commit(batch []*appendReq) {
 			n := frameLen(b[off:])
 			if b[off+frameHeader] == kindBlob {
 				if ref, ok := parseBlobRef(b[off+dataHeader : off+n]); ok {
-					newBlobs = append(newBlobs, blobEntry{seq: l.wseq, name: ref.name})
+					blobs = append(blobs, blobEntry{seq: l.wseq, name: ref.name})
 				}
 			}
 			patchSeq(b[off:], l.wseq)
@@ -252,20 +252,91 @@ func (l *dataLog) commit(batch []*appendReq) {
 	flush(len(batch))
 }
 
-func (l *dataLog) writeSync(b []byte) error {
-	if _, err := l.active.f.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", l.active.path, err)
+// syncer makes the writer's writes durable: it takes every write waiting,
+// fsyncs their segments once, publishes the new durable end to readers, and
+// answers the requests. It stops when the writer closes syncs.
+func (l *dataLog) syncer() {
+	defer close(l.stopped)
+	var items []*syncItem
+	for item := range l.syncs {
+		items = append(items[:0], item)
+	gather:
+		for {
+			select {
+			case it, ok := <-l.syncs:
+				if !ok {
+					break gather
+				}
+				items = append(items, it)
+			default:
+				break gather
+			}
+		}
+		l.syncBatch(items)
+		clear(items)
 	}
-	if err := l.active.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", l.active.path, err)
+}
+
+func (l *dataLog) syncBatch(items []*syncItem) {
+	fail := func(err error) {
+		for _, it := range items {
+			for _, r := range it.reqs {
+				r.done <- err
+			}
+		}
 	}
-	return nil
+	if p := l.failed.Load(); p != nil {
+		fail(*p)
+		return
+	}
+	start := time.Now()
+	var synced *segment
+	var bytes int64
+	records := 0
+	for _, it := range items {
+		if it.n == 0 || it.seg == synced {
+			continue
+		}
+		if err := it.seg.f.Sync(); err != nil {
+			err = fmt.Errorf("fsync %s: %w", it.seg.path, err)
+			l.fail(err)
+			fail(err)
+			return
+		}
+		synced = it.seg
+	}
+	var reqs []*appendReq
+	for _, it := range items {
+		if it.n > 0 {
+			it.seg.size.Add(it.n)
+			it.seg.last.Store(it.end - 1)
+			l.endPos.Add(it.n)
+			bytes += it.n
+			records += it.records
+		}
+		if len(it.blobs) > 0 {
+			l.mu.Lock()
+			l.blobs = append(l.blobs, it.blobs...)
+			l.mu.Unlock()
+		}
+		l.nextSeq.Store(max(l.nextSeq.Load(), it.end))
+		reqs = append(reqs, it.reqs...)
+	}
+	if bytes > 0 {
+		if cb := l.q.b.opts.OnCommit; cb != nil {
+			cb(time.Since(start), records, int(bytes))
+		}
+	}
+	l.q.committed(reqs)
+	for _, r := range reqs {
+		r.done <- nil
+	}
 }
 
 // roll starts a new segment at the writer's next seq, unless the active one
 // is still empty and already starts there.
 func (l *dataLog) roll() error {
-	if l.active != nil && l.active.size.Load() == 0 && l.active.base == l.wseq {
+	if l.active != nil && l.wpos == l.active.startPos && l.active.base == l.wseq {
 		return nil
 	}
 	s, err := l.createSegment(l.wseq)
@@ -286,7 +357,7 @@ func (l *dataLog) createSegment(base uint64) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("fsync directory after creating %s: %w", p, err)
 	}
-	s := &segment{base: base, startPos: l.endPos.Load(), f: f, path: p}
+	s := &segment{base: base, startPos: l.wpos, f: f, path: p}
 	s.last.Store(base - 1)
 	l.mu.Lock()
 	l.segs = append(l.segs, s)

@@ -155,6 +155,7 @@ func (q *queue) recoverLog() (*dataLog, error) {
 		pos += size
 	}
 	l.endPos.Store(pos)
+	l.wpos = pos
 	l.nextSeq.Store(lastSeq + 1)
 	return l, nil
 }
