@@ -10,7 +10,7 @@ import (
 )
 
 // TestClusterNodeLossDuringLoad runs two agents on a three-node JetStream
-// cluster with three replicas and stops one node while records flow: the
+// cluster with three replicas and kills one node while records flow: the
 // flow continues and every record arrives.
 func TestClusterNodeLossDuringLoad(t *testing.T) {
 	c := testenv.StartNATSCluster(t, 3)
@@ -28,7 +28,7 @@ func TestClusterNodeLossDuringLoad(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// stop the node the first agent is connected to: its connection fails
+	// kill the node the first agent is connected to: its connection fails
 	// over, and the streams, consumers and buckets whose leader it was
 	// elect another
 	victim := 0
@@ -38,13 +38,13 @@ func TestClusterNodeLossDuringLoad(t *testing.T) {
 		}
 	}
 	before, _, _ := collectedCounts()
-	if err := c.Servers[victim].Stop(); err != nil {
+	if err := c.Servers[victim].Kill(); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	waitAll(t, count, 90*time.Second)
 	distinct, dups, sinks := collectedCounts()
-	t.Logf("node %d stopped after %d records; all %d delivered %v later, %d duplicates, %d sinks delivered",
+	t.Logf("node %d killed after %d records; all %d delivered %v later, %d duplicates, %d sinks delivered",
 		victim+1, before, distinct, time.Since(killed).Round(time.Millisecond), dups, sinks)
 	q := a1.Runtime("share").Queues()["q"]
 	var st broker.Stats

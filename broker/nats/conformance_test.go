@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +27,11 @@ func TestMain(m *testing.M) {
 // own, removed when the test ends.
 func testOptions(t *testing.T, url, prefix string) natsbroker.Options {
 	t.Helper()
-	return natsbroker.Options{URL: url, Prefix: prefix, SubjectPrefix: strings.ToLower(prefix), LeaseTTL: time.Second}
+	o := natsbroker.Options{URL: url, Prefix: prefix, SubjectPrefix: strings.ToLower(prefix), LeaseTTL: time.Second}
+	if os.Getenv("SLUICE_NATS_TEST_DEBUG") != "" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return o
 }
 
 // connect opens a broker and removes every stream and bucket of its prefix

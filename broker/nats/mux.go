@@ -155,4 +155,4 @@ func (m *mux) settle(ctx context.Context, subjects []string, payload func(i int)
 
 // settleTimeout bounds the wait for acknowledgement confirmations; a
 // replicated consumer confirms after its followers stored the ack.
-const settleTimeout = 10 * time.Second
+const settleTimeout = 5 * time.Second

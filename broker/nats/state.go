@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluicehq/sluice/adapters"
@@ -41,7 +43,11 @@ func (s *kvState) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	e, err := kv.Get(ctx, s.key(key))
+	var e jetstream.KeyValueEntry
+	err = retryKV(ctx, func(ctx context.Context) (err error) {
+		e, err = kv.Get(ctx, s.key(key))
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, false, nil
 	}
@@ -57,7 +63,10 @@ func (s *kvState) Put(ctx context.Context, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, s.key(key), value); err != nil {
+	if err := retryKV(ctx, func(ctx context.Context) error {
+		_, err := kv.Put(ctx, s.key(key), value)
+		return err
+	}); err != nil {
 		return fmt.Errorf("nats state: put %q: %w", key, err)
 	}
 	return nil
@@ -68,7 +77,7 @@ func (s *kvState) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := kv.Purge(ctx, s.key(key)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := retryKV(ctx, func(ctx context.Context) error { return kv.Purge(ctx, s.key(key)) }); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("nats state: delete %q: %w", key, err)
 	}
 	return nil
@@ -100,6 +109,33 @@ func (s *kvState) List(ctx context.Context, prefix string) (map[string][]byte, e
 			if ok && strings.HasPrefix(k, prefix) {
 				out[k] = e.Value()
 			}
+		}
+	}
+}
+
+// kvAttempt bounds one attempt of a bucket operation. A request that
+// reached a server just before it died gets no reply; without a bound per
+// attempt, the caller (a source committing its checkpoint) would wait as
+// long as its own context allows.
+const kvAttempt = 2 * time.Second
+
+// retryKV runs f until it succeeds, fails for a reason other than a lost
+// request or a leader election, or ctx is done. Puts and deletes of a key
+// are idempotent, so repeating them is safe.
+func retryKV(ctx context.Context, f func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, kvAttempt)
+		err := f(actx)
+		cancel()
+		retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		if err == nil || !retry || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
