@@ -330,6 +330,26 @@ func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	return c
 }
 
+// NewNATSCluster starts an n-node cluster outside of a test (benchmarks);
+// one node is a plain server. Close removes it.
+func NewNATSCluster(n int) (*NATSCluster, error) {
+	if n == 1 {
+		s, err := StartNATS(NATSOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return &NATSCluster{Servers: []*NATSServer{s}}, nil
+	}
+	return startCluster(n)
+}
+
+// Close kills every node and removes their directories.
+func (c *NATSCluster) Close() {
+	for _, s := range c.Servers {
+		_ = s.Close()
+	}
+}
+
 func startCluster(n int) (*NATSCluster, error) {
 	ports := make([]int, n)
 	for i := range ports {
