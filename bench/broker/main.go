@@ -236,8 +236,17 @@ func runOne(c config) result {
 // drive runs the producers, measures enqueue-to-durable latency, and waits
 // until consumed reports every message settled.
 func drive(c config, r *result, newProducer func() (producerFunc, error), consumed func() int64) error {
-	payload := make([]byte, c.Size)
-	_, _ = rand.Read(payload)
+	// Every message gets different bytes: slices of a random pool at
+	// offsets that are not multiples of 4 KiB, so that no layer below
+	// (compression, block deduplication of a virtual disk) can make the
+	// payload cheaper than it is.
+	pool := make([]byte, 64<<20+c.Size)
+	_, _ = rand.Read(pool)
+	var seq atomic.Int64
+	payload := func() []byte {
+		off := (seq.Add(1) * int64(c.Size+4093)) % (64 << 20)
+		return pool[off : off+int64(c.Size)]
+	}
 	lat := make([][]time.Duration, c.Producers)
 	errs := make(chan error, c.Producers)
 	prods := make([]producerFunc, c.Producers)
@@ -277,7 +286,7 @@ func drive(c config, r *result, newProducer func() (producerFunc, error), consum
 				}
 			}()
 			for i := 0; i < n; i++ {
-				ch <- pending{time.Now(), prods[p](payload)}
+				ch <- pending{time.Now(), prods[p](payload())}
 			}
 			close(ch)
 			<-done
@@ -590,10 +599,12 @@ func syncedWriteProbe(dir string) string {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	b := make([]byte, 16<<20)
-	_, _ = rand.Read(b)
+	pool := make([]byte, 80<<20)
+	_, _ = rand.Read(pool)
 	start := time.Now()
 	for i := 0; i < 64; i++ {
+		off := (i * (16<<20 + 4093)) % (64 << 20)
+		b := pool[off : off+16<<20]
 		if _, err := f.Write(b); err != nil {
 			return err.Error()
 		}
@@ -601,7 +612,7 @@ func syncedWriteProbe(dir string) string {
 			return err.Error()
 		}
 	}
-	return fmt.Sprintf("%.0f MB/s", float64(64*len(b))/time.Since(start).Seconds()/1e6)
+	return fmt.Sprintf("%.0f MB/s", float64(64<<24)/time.Since(start).Seconds()/1e6)
 }
 
 // fsyncProbe measures how many small write+fdatasync pairs the disk does per
