@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func newJSONCodec(conf *adapters.Config) (adapters.Codec, error) {
 }
 
 func (c *jsonCodec) NewDecoder(r io.Reader) adapters.Decoder {
-	return &jsonDecoder{c: c, in: newInput(r, charset{name: "utf-8"}), p: jsonParser{decimals: c.decimals}}
+	return &jsonDecoder{c: c, in: newInput(r, charset{name: "utf-8"}), p: jsonParser{decimals: c.decimals, box: &box.Arena{}}}
 }
 
 func (c *jsonCodec) NewEncoder(w io.Writer, opts adapters.EncoderOptions) adapters.Encoder {

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 func init() {
@@ -39,7 +40,7 @@ func newJSONLCodec(conf *adapters.Config) (adapters.Codec, error) {
 }
 
 func (c *jsonlCodec) NewDecoder(r io.Reader) adapters.Decoder {
-	return &jsonlDecoder{c: c, in: newInput(r, charset{name: "utf-8"}), p: jsonParser{decimals: c.decimals}}
+	return &jsonlDecoder{c: c, in: newInput(r, charset{name: "utf-8"}), p: jsonParser{decimals: c.decimals, box: &box.Arena{}}}
 }
 
 func (c *jsonlCodec) NewEncoder(w io.Writer, _ adapters.EncoderOptions) adapters.Encoder {

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 // jsonParser parses one JSON text held in a string into record values:
@@ -26,6 +28,7 @@ type jsonParser struct {
 	depth    int
 	keys     map[string]string // interned object keys
 	scratch  []byte
+	box      *box.Arena // boxes strings and numbers; nil: Go's boxing
 }
 
 const (
@@ -247,7 +250,7 @@ func (p *jsonParser) str() (any, error) {
 		c := p.s[j]
 		if c == '"' {
 			p.i = j + 1
-			return p.s[start:j], nil
+			return p.box.String(p.s[start:j]), nil
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			break
@@ -266,7 +269,7 @@ func (p *jsonParser) str() (any, error) {
 		case c == '"':
 			p.i = j + 1
 			p.scratch = b
-			return string(b), nil
+			return p.box.String(string(b)), nil
 		case c == '\\':
 			if j+1 >= len(p.s) {
 				p.i = j
@@ -396,11 +399,12 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	p.i = j
-	return parseNumber(p.s[start:j], integer, p.decimals)
+	return parseNumber(p.s[start:j], integer, p.decimals, p.box)
 }
 
-// parseNumber converts number text of valid JSON grammar.
-func parseNumber(s string, integer, decimals bool) (any, error) {
+// parseNumber converts number text of valid JSON grammar; a boxes int64 and
+// float64 values (nil: Go's boxing).
+func parseNumber(s string, integer, decimals bool, a *box.Arena) (any, error) {
 	if integer {
 		if len(s) < 19 {
 			// Fast path: cannot overflow int64.
@@ -416,10 +420,10 @@ func parseNumber(s string, integer, decimals bool) (any, error) {
 			if neg {
 				n = -n
 			}
-			return n, nil
+			return a.Int64(n), nil
 		}
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, nil
+			return a.Int64(n), nil
 		}
 		if s[0] != '-' {
 			if n, err := strconv.ParseUint(s, 10, 64); err == nil {
@@ -443,5 +447,5 @@ func parseNumber(s string, integer, decimals bool) (any, error) {
 		// Out of range: keep what ParseFloat gives (±Inf) out of records.
 		return nil, fmt.Errorf("%w %q: out of the float64 range", errNumber, s)
 	}
-	return f, nil
+	return a.Float64(f), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/codepage"
 	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 // options shared by decoding and encoding values.
@@ -94,6 +95,7 @@ type reader struct {
 	spans  []span
 	big    big.Int
 	cache  *recvalue.Cache
+	box    box.Arena
 }
 
 // span is a string value waiting for its bytes in reader.text.
@@ -124,7 +126,7 @@ func (r *reader) record(data []byte) (adapters.Record, int, error) {
 		// All strings of the record share one allocation.
 		all := string(r.text)
 		for _, s := range r.spans {
-			v := any(all[s.start:s.end])
+			v := r.box.String(all[s.start:s.end])
 			if s.rec != nil {
 				s.rec[s.key] = v
 			} else {
@@ -311,7 +313,7 @@ var (
 func (r *reader) value(ch *node, b []byte) (any, error) {
 	switch ch.kind {
 	case kAlnum:
-		return r.o.table.DecodeString(b), nil
+		return r.box.String(r.o.table.DecodeString(b)), nil
 	case kZoned:
 		return r.zoned(ch, b)
 	case kPacked:
@@ -319,7 +321,7 @@ func (r *reader) value(ch *node, b []byte) (any, error) {
 	case kBinary:
 		return r.binary(ch, b)
 	case kFloat:
-		return r.float(b), nil
+		return r.box.Float64(r.float(b)), nil
 	case kEdited:
 		return r.edited(ch, b)
 	}
@@ -348,9 +350,9 @@ func (r *reader) number(ch *node, neg bool, v int64, bigDigits bool) any {
 		v = -v
 	}
 	if ch.asDecimal {
-		return decimal.New(v, int32(-ch.scale))
+		return r.box.Decimal(v, int32(-ch.scale))
 	}
-	return v
+	return r.box.Int64(v)
 }
 
 func (r *reader) zoned(ch *node, b []byte) (any, error) {
@@ -613,7 +615,7 @@ func (r *reader) edited(ch *node, b []byte) (any, error) {
 		}
 	}
 	if blankAll {
-		return decimal.New(0, int32(-ch.scale)), nil // zero suppressed to spaces
+		return r.box.Decimal(0, int32(-ch.scale)), nil // zero suppressed to spaces
 	}
 	return r.number(ch, neg, v, bigDigits), nil
 }

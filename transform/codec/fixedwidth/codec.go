@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/framing"
 	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 // codec is immutable after newCodec and shared by its decoders and encoders.
@@ -190,6 +191,7 @@ type decoder struct {
 	text    []byte
 	spans   []span
 	caches  []*recvalue.Cache // per record type: the last value of each field
+	box     box.Arena
 }
 
 type span struct {
@@ -272,7 +274,7 @@ func (d *decoder) Decode() (adapters.Record, error) {
 			spans = append(spans, sp)
 			continue
 		}
-		v, err := f.decode(d.c.cs, b, &d.scratch)
+		v, err := f.decode(d.c.cs, b, &d.scratch, &d.box)
 		if err != nil {
 			d.text, d.spans = text, spans
 			return nil, d.fail(fmt.Errorf("field %s (bytes %d-%d, %q): %w", f.name, f.off+1, f.off+f.len, d.c.cs.decodeString(b, &d.scratch), err))
@@ -284,7 +286,7 @@ func (d *decoder) Decode() (adapters.Record, error) {
 	}
 	all := string(text)
 	for _, sp := range spans {
-		v := any(all[sp.start:sp.end])
+		v := d.box.String(all[sp.start:sp.end])
 		out[sp.name] = v
 		if sp.field >= 0 {
 			cache.Put(sp.field, sp.raw, v)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
 	"github.com/sluicehq/sluice/transform/codec/copybook/recvalue"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 var errNotNumber = errors.New("not a number")
@@ -86,7 +88,8 @@ func (cs *charset) scanNumber(raw []byte, pad byte, scratch *[]byte) (n number, 
 	return n, true, nil
 }
 
-func (n *number) decimal(scale int32, explicit bool) decimal.Decimal {
+// decimal returns the number as a decimal.Decimal boxed by a.
+func (n *number) decimal(scale int32, explicit bool, a *box.Arena) any {
 	if n.point && !explicit && n.small && n.frac > int(scale) {
 		// A field with implied decimals that got extra zero decimals in
 		// the text: keep the field's scale, as encoding will.
@@ -107,7 +110,7 @@ func (n *number) decimal(scale int32, explicit bool) decimal.Decimal {
 		if n.neg {
 			v = -v
 		}
-		return decimal.New(v, -exp)
+		return a.Decimal(v, -exp)
 	}
 	bi := new(big.Int)
 	if n.small {
@@ -172,8 +175,8 @@ func (f *field) appendString(cs *charset, dst, raw []byte) []byte {
 	return dst
 }
 
-// decode returns the value of the field's bytes.
-func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
+// decode returns the value of the field's bytes, boxed by a.
+func (f *field) decode(cs *charset, raw []byte, scratch *[]byte, a *box.Arena) (any, error) {
 	switch f.kind {
 	case kInt:
 		n, ok, err := cs.scanNumber(raw, f.pad, scratch)
@@ -192,13 +195,13 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
 		if n.neg {
 			v = -v
 		}
-		return v, nil
+		return a.Int64(v), nil
 	case kDecimal:
 		n, ok, err := cs.scanNumber(raw, f.pad, scratch)
 		if !ok {
 			return nil, err
 		}
-		return n.decimal(f.scale, f.point), nil
+		return n.decimal(f.scale, f.point, a), nil
 	case kDate:
 		raw = cs.trimSpace(raw)
 		if cs.allZero(raw) {
@@ -206,7 +209,7 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
 		}
 		if f.fastDate != nil {
 			if t, ok := f.fastDate.parse(cs, raw); ok {
-				return t, nil
+				return a.Time(t), nil
 			}
 			return nil, fmt.Errorf("not a date in the field's format: %q", cs.decodeString(raw, scratch))
 		}
@@ -215,7 +218,7 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not a date in the field's format: %q", s)
 		}
-		return t, nil
+		return a.Time(t), nil
 	case kBool:
 		s := strings.TrimSpace(cs.decodeString(raw, scratch))
 		switch {
@@ -229,7 +232,7 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte) (any, error) {
 		return nil, fmt.Errorf("%q is neither %q nor %q", s, f.tval, f.fval)
 	}
 	*scratch = f.appendString(cs, (*scratch)[:0], raw)
-	return string(*scratch), nil
+	return a.String(string(*scratch)), nil
 }
 
 // encode writes the value v into dst, which is the field's slice of the

@@ -1,0 +1,182 @@
+// Package box puts decoded values into interfaces in bulk, for the decoders
+// of transform/codec: a record (adapters.Record, a map[string]any) holds
+// each value as an interface, and Go boxes every value that is not a
+// pointer (a string, an int64 of 256 or more, a float64, a time.Time, a
+// decimal.Decimal) in an allocation of its own, which with the map makes up
+// most of the cost of decoding a record.
+//
+// An Arena keeps the values in slabs and returns interfaces that point into
+// them: one allocation per slab instead of one per value. A decimal.Decimal
+// of up to 18 digits also gets its big.Int and the big.Int's word from
+// slabs, where decimal.New allocates both (and boxing it a third time).
+//
+// This relies on two facts that the package checks when it starts, falling
+// back to Go's own boxing (and decimal.New) if either does not hold: an
+// interface holding a value of a non-pointer type is a type word and a
+// pointer to an immutable copy of the value (the runtime never writes
+// through it; a slab element is never written again once boxed), and
+// decimal.Decimal is a *big.Int and an int32 exponent, which shopspring's
+// methods never modify in place.
+//
+// A slab stays alive while any value boxed in it is referenced: a record
+// kept for long keeps the values of up to slabSize-1 other records' fields
+// of the same type (and the strings they point to) alive. Decoders'
+// records live about as long as each other (a batch), so this costs little.
+package box
+
+import (
+	"math/big"
+	"math/bits"
+	"time"
+	"unsafe"
+
+	"github.com/shopspring/decimal"
+)
+
+// slabSize is the number of values of one type per allocation.
+const slabSize = 64
+
+// Arena boxes values; its zero value is ready, and a nil *Arena boxes as Go
+// does (for one-off parses). Not safe for concurrent use: each decoder has
+// its own.
+type Arena struct {
+	strs   []string
+	ints   []int64
+	floats []float64
+	times  []time.Time
+	decs   []decimal.Decimal
+	bigs   []big.Int
+	words  []big.Word
+}
+
+// eface is the layout of an interface{}.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	stringType  = typeWord("")
+	int64Type   = typeWord(int64(0))
+	float64Type = typeWord(float64(0))
+	timeType    = typeWord(time.Time{})
+	decimalType = typeWord(decimal.Decimal{})
+)
+
+// at returns an interface of dynamic type typ whose value is *p. The type
+// must not be pointer-shaped (its interfaces would hold the value itself).
+func at(typ, p unsafe.Pointer) (v any) {
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, p
+	return v
+}
+
+// ok is whether the layouts this package relies on hold; see init.
+var ok = false
+
+// decimalLayout is decimal.Decimal's layout (shopspring/decimal v1.x).
+type decimalLayout struct {
+	value *big.Int
+	exp   int32
+}
+
+func init() {
+	ok = check()
+}
+
+// check boxes sample values the fast way and compares them with Go's boxing
+// and decimal.New.
+func check() bool {
+	if unsafe.Sizeof(decimal.Decimal{}) != unsafe.Sizeof(decimalLayout{}) || bits.UintSize != 64 {
+		return false
+	}
+	var a Arena
+	ok = true
+	defer func() { ok = false }()
+	s, i, f := a.String("box"), a.Int64(1<<40), a.Float64(-2.5)
+	t0 := time.Date(2026, 11, 23, 10, 17, 0, 5, time.UTC)
+	t := a.Time(t0)
+	d, z := a.Decimal(-12345, -2), a.Decimal(0, -3)
+	sd, _ := d.(decimal.Decimal)
+	zd, _ := z.(decimal.Decimal)
+	return s == any("box") && i == any(int64(1<<40)) && f == any(-2.5) && t == any(t0) &&
+		sd.Equal(decimal.New(-12345, -2)) && sd.String() == "-123.45" && sd.Exponent() == -2 &&
+		zd.Equal(decimal.Zero) && zd.Exponent() == -3 && zd.String() == "0"
+}
+
+// String returns s as an interface.
+func (a *Arena) String(s string) any {
+	if a == nil || !ok {
+		return s
+	}
+	if len(a.strs) == cap(a.strs) {
+		a.strs = make([]string, 0, slabSize)
+	}
+	a.strs = append(a.strs, s)
+	return at(stringType, unsafe.Pointer(&a.strs[len(a.strs)-1]))
+}
+
+// Int64 returns v as an interface.
+func (a *Arena) Int64(v int64) any {
+	if a == nil || !ok || v >= 0 && v < 256 {
+		return v // Go boxes these without allocating
+	}
+	if len(a.ints) == cap(a.ints) {
+		a.ints = make([]int64, 0, slabSize)
+	}
+	a.ints = append(a.ints, v)
+	return at(int64Type, unsafe.Pointer(&a.ints[len(a.ints)-1]))
+}
+
+// Float64 returns v as an interface.
+func (a *Arena) Float64(v float64) any {
+	if a == nil || !ok {
+		return v
+	}
+	if len(a.floats) == cap(a.floats) {
+		a.floats = make([]float64, 0, slabSize)
+	}
+	a.floats = append(a.floats, v)
+	return at(float64Type, unsafe.Pointer(&a.floats[len(a.floats)-1]))
+}
+
+// Time returns t as an interface.
+func (a *Arena) Time(t time.Time) any {
+	if a == nil || !ok {
+		return t
+	}
+	if len(a.times) == cap(a.times) {
+		a.times = make([]time.Time, 0, slabSize)
+	}
+	a.times = append(a.times, t)
+	return at(timeType, unsafe.Pointer(&a.times[len(a.times)-1]))
+}
+
+// Decimal returns decimal.New(v, exp) as an interface.
+func (a *Arena) Decimal(v int64, exp int32) any {
+	if a == nil || !ok {
+		return decimal.New(v, exp)
+	}
+	if len(a.decs) == cap(a.decs) {
+		a.decs = make([]decimal.Decimal, 0, slabSize)
+		a.bigs = make([]big.Int, 0, slabSize)
+		a.words = make([]big.Word, 0, slabSize)
+	}
+	u := uint64(v)
+	if v < 0 {
+		u = -u
+	}
+	a.words = append(a.words, big.Word(u))
+	n := len(a.words)
+	a.bigs = append(a.bigs, big.Int{})
+	bi := &a.bigs[len(a.bigs)-1]
+	bi.SetBits(a.words[n-1 : n : n]) // a zero word normalises to zero
+	if v < 0 {
+		bi.Neg(bi)
+	}
+	a.decs = append(a.decs, decimal.Decimal{})
+	d := &a.decs[len(a.decs)-1]
+	*(*decimalLayout)(unsafe.Pointer(d)) = decimalLayout{value: bi, exp: exp}
+	return at(decimalType, unsafe.Pointer(d))
+}
