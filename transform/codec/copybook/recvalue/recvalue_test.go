@@ -74,3 +74,38 @@ func TestCache(t *testing.T) {
 		t.Errorf("empty bytes: %v %v", v, ok)
 	}
 }
+
+// A field that changes every time goes cold, then is cached again; hits
+// keep a field warm.
+func TestCacheCold(t *testing.T) {
+	c := NewCache(2)
+	for i := 0; i < coldAfter; i++ {
+		raw := []byte{byte(i)}
+		if _, ok := c.Get(1, raw); ok {
+			t.Fatalf("hit on a new value %d", i)
+		}
+		c.Put(1, raw, i)
+	}
+	c.Put(1, []byte("Z"), "z")
+	for i := 0; i < coldFor; i++ {
+		if _, ok := c.Get(1, []byte("Z")); ok {
+			t.Fatalf("cold entry hit after %d lookups", i)
+		}
+	}
+	c.Put(1, []byte("Z"), "z")
+	if v, ok := c.Get(1, []byte("Z")); !ok || v != "z" {
+		t.Fatalf("after the cold period: %v, %v", v, ok)
+	}
+	for i := 0; i < 3*coldAfter; i++ {
+		raw := []byte{'x', byte(i / 4)} // each value four times in a row
+		v, ok := c.Get(0, raw)
+		if !ok {
+			c.Put(0, raw, i/4)
+		} else if v != i/4 {
+			t.Fatalf("%d: got %v", i, v)
+		}
+	}
+	if c.entries[0].cold != 0 {
+		t.Fatal("a field with hits went cold")
+	}
+}
