@@ -4,10 +4,16 @@
 // writes JSON lines with two file sinks. It reports records/s, MB/s and the
 // agent's peak RSS, once with the memory queue and once with the disk queue.
 //
-//	go run ./bench/pipeline [-n 1000000] [-bin bin/sluice] [-brokers memory,disk] [-profile DIR]
+//	go run ./bench/pipeline [-n 1000000] [-bin bin/sluice] [-brokers memory,disk] [-runs 1] [-profile DIR]
+//
+// With -runs N, each broker runs N times (the machine may be shared: figures
+// swing with other load) and the best and median runs are reported too.
 //
 // With -profile, the pipeline also runs in this process under the CPU
-// profiler and the profile is written to DIR/cpu-BROKER.pprof.
+// profiler and the profile is written to DIR/cpu-BROKER.pprof, with the
+// block and mutex profiles (block-BROKER.pprof, mutex-BROKER.pprof: where
+// goroutines waited), the allocation profile (allocs-BROKER.pprof) and an
+// execution trace (trace-BROKER.out, for go tool trace).
 package main
 
 import (
@@ -21,6 +27,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +78,7 @@ func main() {
 	brokers := flag.String("brokers", "memory,disk", "broker types to run, comma-separated")
 	profile := flag.String("profile", "", "also run in-process under the CPU profiler and write profiles to this dir")
 	work := flag.String("dir", "", "work directory (default: a temp dir, removed afterwards)")
+	runs := flag.Int("runs", 1, "runs per broker; with more than one, the best and the median are reported too")
 	flag.Parse()
 
 	dir := *work
@@ -84,10 +93,28 @@ func main() {
 	size, cancelled := generate(input, *n)
 	fmt.Printf("input: %d records, %.1f MB (%d cancelled, filtered out)\n", *n, float64(size)/1e6, cancelled)
 	fmt.Printf("machine: %d CPUs, %s\n\n", runtime.NumCPU(), runtime.Version())
-	fmt.Printf("%-8s %12s %10s %10s %12s\n", "broker", "records/s", "MB/s", "seconds", "peak RSS MB")
+	fmt.Printf("%-14s %12s %10s %10s %12s\n", "broker", "records/s", "MB/s", "seconds", "peak RSS MB")
 	for _, b := range strings.Split(*brokers, ",") {
-		elapsed, rss := runBinary(*bin, dir, input, b, *n-cancelled)
-		fmt.Printf("%-8s %12.0f %10.1f %10.2f %12.1f\n", b, float64(*n)/elapsed.Seconds(), float64(size)/1e6/elapsed.Seconds(), elapsed.Seconds(), float64(rss)/1024)
+		type result struct {
+			elapsed time.Duration
+			rss     int64
+		}
+		var results []result
+		show := func(label string, r result) {
+			fmt.Printf("%-14s %12.0f %10.1f %10.2f %12.1f\n", label, float64(*n)/r.elapsed.Seconds(), float64(size)/1e6/r.elapsed.Seconds(), r.elapsed.Seconds(), float64(r.rss)/1024)
+		}
+		for i := 0; i < *runs; i++ {
+			elapsed, rss := runBinary(*bin, dir, input, b, *n-cancelled)
+			results = append(results, result{elapsed, rss})
+			show(b, results[i])
+		}
+		if *runs > 1 {
+			sort.Slice(results, func(i, j int) bool { return results[i].elapsed < results[j].elapsed })
+			show(b+" best", results[0])
+			show(b+" median", results[len(results)/2])
+			sort.Slice(results, func(i, j int) bool { return results[i].rss < results[j].rss })
+			fmt.Printf("%-14s peak RSS MB: lowest %.1f, median %.1f, highest %.1f\n", b, float64(results[0].rss)/1024, float64(results[len(results)/2].rss)/1024, float64(results[len(results)-1].rss)/1024)
+		}
 		if *profile != "" {
 			profileInProcess(*profile, dir, input, b)
 		}
@@ -212,14 +239,39 @@ func profileInProcess(profDir, dir, input, brokerType string) {
 	defer f.Close()
 	agent := pipeline.NewAgent(pipeline.Options{Broker: b, Memory: b, Once: true,
 		State: func(p, c string) adapters.State { return store.Namespace(p + "/" + c + "/") }})
+	tf, err := os.Create(filepath.Join(profDir, "trace-"+brokerType+".out"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tf.Close()
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		log.Fatal(err)
 	}
+	if err := trace.Start(tf); err != nil {
+		log.Fatal(err)
+	}
+	start := time.Now()
 	if _, err := agent.Apply(context.Background(), cfg); err != nil {
 		log.Fatal(err)
 	}
 	_ = agent.Wait(context.Background())
 	_ = agent.Stop(context.Background())
+	elapsed := time.Since(start)
+	trace.Stop()
 	pprof.StopCPUProfile()
-	fmt.Printf("         profile written to %s\n", f.Name())
+	runtime.SetBlockProfileRate(0)
+	runtime.SetMutexProfileFraction(0)
+	for _, name := range []string{"block", "mutex", "allocs"} {
+		pf, err := os.Create(filepath.Join(profDir, name+"-"+brokerType+".pprof"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.Lookup(name).WriteTo(pf, 0); err != nil {
+			log.Fatal(err)
+		}
+		pf.Close()
+	}
+	fmt.Printf("         in-process (profiled) run: %.2fs; profiles written to %s\n", elapsed.Seconds(), profDir)
 }
