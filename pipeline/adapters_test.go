@@ -22,12 +22,16 @@ type testSource struct {
 	errs  []error
 	done  chan struct{}
 	once  sync.Once
+	// failAck makes the first Ack fail, as a checkpoint store that cannot
+	// write would.
+	failAck bool
 }
 
 var (
 	testMu      sync.Mutex
 	testSources = map[string]*testSource{}
 	testSinks   = map[string]*testSink{}
+	testBuilds  = map[string]int{}
 )
 
 func init() {
@@ -38,12 +42,16 @@ func init() {
 			{Name: "batch", Type: adapters.TypeInt, Default: 2},
 			{Name: "end", Type: adapters.TypeBool, Default: false},
 			{Name: "bad_every", Type: adapters.TypeInt, Default: 0},
+			{Name: "fail_first_ack", Type: adapters.TypeBool, Default: false},
 		},
 	}, func(conf *adapters.Config, res adapters.Resources) (adapters.Source, error) {
 		recs, _ := conf.Any("records").([]any)
 		s := &testSource{recs: recs, batch: conf.Int("batch"), end: conf.Bool("end") || res.Once, done: make(chan struct{})}
 		testMu.Lock()
-		testSources[res.Pipeline+"/"+res.Name] = s
+		key := res.Pipeline + "/" + res.Name
+		testBuilds[key]++
+		s.failAck = conf.Bool("fail_first_ack") && testBuilds[key] == 1
+		testSources[key] = s
 		testMu.Unlock()
 		return s, nil
 	})
@@ -107,6 +115,10 @@ func (s *testSource) Read(ctx context.Context) (adapters.Batch, error) {
 		if err != nil {
 			s.errs = append(s.errs, err)
 			return nil
+		}
+		if s.failAck {
+			s.failAck = false
+			return errors.New("checkpoint store unavailable")
 		}
 		s.acked += n
 		return nil

@@ -96,9 +96,9 @@ func (r *Runtime) runLeased(sc *SourceConfig, slot *sourceSlot, build func() (ad
 			case <-ctx.Done():
 			}
 		}()
-		r.runSource(ctx, sc, slot.get())
+		restart := r.runSource(ctx, sc, slot.get())
 		cancel()
-		lost := false
+		lost := restart // rebuilt like after a lost lease
 		select {
 		case <-l.Lost():
 			lost = true
@@ -118,6 +118,28 @@ func (r *Runtime) runLeased(sc *SourceConfig, slot *sourceSlot, build func() (ad
 		if err != nil {
 			log.Error("source not rebuilt after losing its lease", "error", err)
 			r.setStatus(component, "error: "+err.Error())
+			return
+		}
+		slot.set(src)
+	}
+}
+
+// runRestarting runs a source until it ends or the pipeline stops; when it
+// fails to commit its position it is closed and rebuilt with build, after a
+// growing pause, and resumes from its last committed position.
+func (r *Runtime) runRestarting(sc *SourceConfig, slot *sourceSlot, build func() (adapters.Source, error)) {
+	log := r.log.With("component", "source", "source", sc.Name)
+	bo := newBackoff(time.Minute)
+	for r.runSource(r.sourcesCtx, sc, slot.get()) {
+		slot.close()
+		log.Warn("source restarting from its last committed position", "in", bo.peek())
+		if !bo.wait(r.sourcesCtx) {
+			return
+		}
+		src, err := build()
+		if err != nil {
+			log.Error("source not rebuilt", "error", err)
+			r.setStatus("source/"+sc.Name, "error: "+err.Error())
 			return
 		}
 		slot.set(src)

@@ -294,7 +294,7 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 				r.runLeased(s.sc, slot, s.build)
 				return
 			}
-			r.runSource(r.sourcesCtx, s.sc, s.src)
+			r.runRestarting(s.sc, slot, s.build)
 		}()
 	}
 	if opts.Once {

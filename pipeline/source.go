@@ -25,7 +25,11 @@ type inflight struct {
 // runs each batch through the stage chain, enqueues the results and acks the
 // batch once every message is durable. Batches are pipelined: up to
 // MaxInflight batches may wait for durability while the next is read.
-func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.Source) {
+//
+// It returns true when the source must be rebuilt: it failed to commit its
+// position, so its in-memory state can no longer be trusted; a fresh
+// instance resumes from the last committed position.
+func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.Source) (restart bool) {
 	component := "source/" + sc.Name
 	log := r.log.With("component", "source", "source", sc.Name)
 	state := func(s string, err error) {
@@ -34,11 +38,21 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 		}
 	}
 	if !r.connect(ctx, component, src.Connect, log, state) {
-		return
+		return false
 	}
 	pending := make(chan *inflight, r.opts.MaxInflight)
 	ackerDone := make(chan struct{})
 	ackFailed := make(chan struct{})
+	// readCtx ends the reader's blocked Read when a commit failed.
+	readCtx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
+	defer func() { // runs last, once the acker has finished
+		select {
+		case <-ackFailed:
+			restart = ctx.Err() == nil
+		default:
+		}
+	}()
 	go func() {
 		defer close(ackerDone)
 		failed := false
@@ -64,8 +78,9 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 			cancel()
 			if aerr != nil && !failed {
 				failed = true
-				log.Error("source could not commit its position; restarting it", "error", aerr)
+				log.Error("source could not commit its position; it restarts from the last committed one", "error", aerr)
 				close(ackFailed)
+				cancelRead()
 			}
 		}
 	}()
@@ -79,7 +94,7 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 	// read order.
 	batches := make(chan adapters.Batch, 1)
 	stopRead := make(chan struct{})
-	go r.readSource(ctx, sc, src, batches, stopRead, ackFailed, log, state)
+	go r.readSource(readCtx, sc, src, batches, stopRead, ackFailed, log, state)
 	defer func() {
 		close(stopRead)
 		for range batches { // wait for the reader; what it read is not acked
@@ -105,9 +120,10 @@ func (r *Runtime) runSource(ctx context.Context, sc *SourceConfig, src adapters.
 		select {
 		case pending <- f:
 		case <-r.hardCtx.Done():
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // readSource calls Read until the pipeline stops, the source ends or fails
