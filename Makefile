@@ -6,7 +6,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 PKGS := ./...
 
-.PHONY: help build test lint unit quickstart bench bench-broker bench-pipeline fuzz clean services
+.PHONY: help build test lint unit quickstart bench bench-broker bench-pipeline bench-codecs bench-mysql bench-sftp bench-nats bench-http fuzz clean services
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,13 +34,28 @@ test: services lint unit build ## the full suite: services, lint, race tests, pi
 quickstart: build ## run the quickstart: CSV files in examples/quickstart/in become JSON lines in out/
 	bash examples/quickstart/run.sh
 
-bench: bench-pipeline bench-broker ## the benchmarks whose figures are in docs/benchmarks.md
+bench: bench-pipeline bench-broker bench-codecs ## the core benchmarks of docs/benchmarks.md (the peer ones have their own targets)
 
 bench-pipeline: build ## 1M JSON-line orders: file → decode → map → filter → route → queue → file
 	$(GO) run ./bench/pipeline
 
 bench-broker: ## disk queue throughput and latency vs fsync limits and NATS JetStream
 	$(GO) run ./bench/broker
+
+bench-codecs: ## decode/encode throughput of every codec on one core
+	$(GO) test ./transform/codec/... -run XXX -bench . -benchtime 1s -cpu 1
+
+bench-mysql: services build ## 1M rows table → table through sluice vs a multi-row INSERT baseline (MariaDB)
+	$(GO) run ./bench/mysql
+
+bench-sftp: build ## 1 GiB file and 10,000 small files from a private sshd, sluice vs OpenSSH sftp
+	$(GO) run ./bench/sftp
+
+bench-nats: services build ## file → queue → file on NATS (1 node, 3 nodes R3, 1–3 agents) vs disk
+	$(GO) run ./bench/nats
+
+bench-http: build ## async POST throughput with durable enqueue, request/reply latency
+	$(GO) run ./bench/http -bin $(BIN)
 
 fuzz: ## run every fuzz target for 10s each (FUZZTIME=60s for longer)
 	bash scripts/fuzz.sh $${FUZZTIME:-10s}
