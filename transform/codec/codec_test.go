@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 func TestRegistered(t *testing.T) {
@@ -302,11 +303,15 @@ func TestInferValue(t *testing.T) {
 		{"", ""}, {"1.", "1."}, {".5", ".5"}, {"0x10", "0x10"}, {"NaN", "NaN"}, {"1_000", "1_000"},
 	}
 	for _, tc := range cases {
-		if got := inferValue(tc.in, false); got != tc.want {
+		var a box.Arena
+		if got := inferValue(tc.in, false, nil); got != tc.want {
 			t.Errorf("inferValue(%q) = %#v, want %#v", tc.in, got, tc.want)
 		}
+		if got := inferValue(tc.in, false, &a); got != tc.want {
+			t.Errorf("inferValue(%q) with an arena = %#v, want %#v", tc.in, got, tc.want)
+		}
 	}
-	if got := inferValue("1.50", true); !equalValues(got, decimal.RequireFromString("1.50")) {
+	if got := inferValue("1.50", true, nil); !equalValues(got, decimal.RequireFromString("1.50")) {
 		t.Errorf("decimal: got %#v", got)
 	}
 }

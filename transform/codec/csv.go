@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 func init() {
@@ -157,6 +158,7 @@ type csvDecoder struct {
 	extra   []byte // continuation lines of the current row, to put back
 	nlines  int64  // lines of the current row
 	lost    bool   // a line of the current row was too long and is gone
+	box     box.Arena
 }
 
 var (
@@ -277,9 +279,9 @@ func (d *csvDecoder) record() adapters.Record {
 			name = "col" + strconv.Itoa(i+1)
 		}
 		if d.c.infer {
-			rec[name] = inferValue(v, d.c.decimals)
+			rec[name] = inferValue(v, d.c.decimals, &d.box)
 		} else {
-			rec[name] = v
+			rec[name] = d.box.String(v)
 		}
 	}
 	return rec

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/adapters"
+	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
 func init() {
@@ -121,6 +122,7 @@ type xmlDecoder struct {
 	recLine int64
 	recErr  error
 	free    [][]byte // reusable text buffers
+	box     box.Arena
 }
 
 var (
@@ -571,9 +573,9 @@ func (d *xmlDecoder) scalar(b []byte) any {
 		b = bytes.TrimSpace(b)
 	}
 	if d.c.infer {
-		return inferValue(string(b), d.c.dec)
+		return inferValue(string(b), d.c.dec, &d.box)
 	}
-	return string(b)
+	return d.box.String(string(b))
 }
 
 func (d *xmlDecoder) endTag() (adapters.Record, error) {
