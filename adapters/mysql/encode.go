@@ -26,7 +26,11 @@ import (
 //   - []any: SET columns get the members joined with ","; other columns the
 //     JSON text. Records become JSON text.
 //   - float64 NaN and ±Inf cannot be stored: an error.
-func sqlArg(col *column, v any, loc *time.Location) (any, error) {
+func sqlArg(col *column, v any, loc *time.Location) (any, error) { return sqlArgIn(col, v, loc, nil) }
+
+// sqlArgIn is sqlArg with the formatted text (times, decimals, JSON) kept
+// in ar, a few allocations for a whole batch.
+func sqlArgIn(col *column, v any, loc *time.Location, ar *arena) (any, error) {
 	switch x := v.(type) {
 	case nil, bool, int64, uint64, string, []byte:
 		return v, nil
@@ -36,21 +40,19 @@ func sqlArg(col *column, v any, loc *time.Location) (any, error) {
 		}
 		return x, nil
 	case decimal.Decimal:
-		return decimalText(x), nil
+		return ar.text(func(b []byte) []byte { return appendDecimal(b, x) }), nil
 	case time.Time:
 		switch col.dataType {
 		case "timestamp":
-			return formatDateTime(x.UTC()), nil
+			x = x.UTC()
 		case "date":
-			return x.In(loc).Format("2006-01-02"), nil
+			return ar.text(func(b []byte) []byte { return x.In(loc).AppendFormat(b, "2006-01-02") }), nil
 		case "time":
-			t := x.In(loc)
-			if t.Nanosecond() == 0 {
-				return t.Format("15:04:05"), nil
-			}
-			return t.Format("15:04:05.999999"), nil
+			return ar.text(func(b []byte) []byte { return appendClock(b, x.In(loc)) }), nil
+		default:
+			x = x.In(loc)
 		}
-		return formatDateTime(x.In(loc)), nil
+		return ar.text(func(b []byte) []byte { return appendDateTime(b, x) }), nil
 	case []any:
 		if col.dataType == "set" {
 			parts := make([]string, len(x))
@@ -63,15 +65,103 @@ func sqlArg(col *column, v any, loc *time.Location) (any, error) {
 			}
 			return strings.Join(parts, ","), nil
 		}
-		b, err := appendJSON(nil, x)
-		return string(b), err
+		return jsonText(x, ar)
 	case adapters.Record:
-		b, err := appendJSON(nil, x)
-		return string(b), err
+		return jsonText(x, ar)
 	case int:
 		return int64(x), nil
 	}
 	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+func jsonText(v any, ar *arena) (any, error) {
+	var err error
+	s := ar.text(func(b []byte) []byte {
+		b, err = appendJSON(b, v)
+		return b
+	})
+	return s, err
+}
+
+// appendDecimal appends the exact text of d with its scale, without big.Int
+// formatting when the coefficient has 18 digits or fewer.
+func appendDecimal(b []byte, d decimal.Decimal) []byte {
+	if d.NumDigits() > 18 {
+		return append(b, decimalText(d)...)
+	}
+	c, e := d.CoefficientInt64(), int(d.Exponent())
+	if c < 0 {
+		b = append(b, '-')
+		c = -c
+	}
+	var buf [20]byte
+	digits := strconv.AppendInt(buf[:0], c, 10)
+	switch {
+	case e >= 0:
+		b = append(b, digits...)
+		for range e {
+			b = append(b, '0')
+		}
+	case len(digits) > -e:
+		b = append(b, digits[:len(digits)+e]...)
+		b = append(b, '.')
+		b = append(b, digits[len(digits)+e:]...)
+	default:
+		b = append(b, '0', '.')
+		for range -e - len(digits) {
+			b = append(b, '0')
+		}
+		b = append(b, digits...)
+	}
+	return b
+}
+
+// appendDateTime appends t as "YYYY-MM-DD HH:MM:SS[.ffffff]", the
+// fraction in microseconds without trailing zeros.
+func appendDateTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	b = appendInt(b, y, 4)
+	b = append(b, '-')
+	b = appendInt(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendInt(b, d, 2)
+	b = append(b, ' ')
+	return appendClock(b, t)
+}
+
+// appendClock appends the time of day "HH:MM:SS[.ffffff]".
+func appendClock(b []byte, t time.Time) []byte {
+	h, mi, s := t.Clock()
+	b = appendInt(b, h, 2)
+	b = append(b, ':')
+	b = appendInt(b, mi, 2)
+	b = append(b, ':')
+	b = appendInt(b, s, 2)
+	if us := t.Nanosecond() / 1000; us > 0 {
+		b = append(b, '.')
+		n := 6
+		for us%10 == 0 {
+			us /= 10
+			n--
+		}
+		b = appendInt(b, us, n)
+	}
+	return b
+}
+
+// appendInt appends a non-negative n with at least width digits.
+func appendInt(b []byte, n, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for n >= 10 || width > 1 {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+		width--
+	}
+	i--
+	buf[i] = byte('0' + n)
+	return append(b, buf[i:]...)
 }
 
 // decimalText is the exact text of d with its scale: 1.10 stays 1.10

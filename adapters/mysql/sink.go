@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -205,22 +204,6 @@ func (s *Sink) loadSchema(ctx context.Context, p *pool) (*sinkSchema, error) {
 	return sc, nil
 }
 
-// row is one message ready to be written.
-type row struct {
-	idx   int    // index of the message in the batch
-	shape *shape // its columns
-	vals  []any  // one per shape column
-	size  int    // estimated bytes in a statement
-	done  bool   // committed
-}
-
-// shape is a list of columns shared by consecutive rows.
-type shape struct {
-	cols  []string
-	index map[string]int
-	isKey []bool
-}
-
 // Write writes msgs in one transaction. When the server rejects the data
 // of some rows (a duplicate key in insert mode, a value too long, a foreign
 // key, ...), the batch is bisected: every good row is committed and each bad
@@ -268,151 +251,6 @@ func anyDone(rows []*row) bool {
 		}
 	}
 	return false
-}
-
-// rows converts messages to rows; a message that cannot be converted is
-// failed permanently in be.
-func (s *Sink) rows(msgs []adapters.Message, sc *sinkSchema, be *adapters.BatchError) []*row {
-	out := make([]*row, 0, len(msgs))
-	var cur *shape
-	var runner *transform.Runner
-	if s.o.columns != nil {
-		runner = s.runners.Get().(*transform.Runner)
-		defer s.runners.Put(runner)
-		cur = s.mappedShape(sc)
-	}
-	fail := func(i int, err error) {
-		be.Fail(i, adapters.PermanentError(fmt.Errorf("sink %q: message %s: %w", s.res.Name, msgs[i].ID, err)))
-	}
-	for i := range msgs {
-		m := &msgs[i]
-		var r *row
-		var err error
-		if s.o.columns != nil {
-			r, err = s.mappedRow(runner, cur, m, sc)
-		} else {
-			r, cur, err = s.fieldRow(cur, m, sc)
-		}
-		if err == nil {
-			err = s.checkKey(r, sc)
-		}
-		if err != nil {
-			fail(i, err)
-			continue
-		}
-		r.idx = i
-		out = append(out, r)
-	}
-	return out
-}
-
-func (s *Sink) checkKey(r *row, sc *sinkSchema) error {
-	if s.o.mode != modeUpdate && s.o.mode != modeDelete {
-		return nil
-	}
-	for _, k := range sc.key {
-		i, ok := r.shape.index[strings.ToLower(k)]
-		if !ok {
-			return fmt.Errorf("no value for key column %q", k)
-		}
-		if r.vals[i] == nil {
-			return fmt.Errorf("key column %q is null", k)
-		}
-	}
-	return nil
-}
-
-func newShape(cols []string, sc *sinkSchema) *shape {
-	sh := &shape{cols: cols, index: make(map[string]int, len(cols)), isKey: make([]bool, len(cols))}
-	for i, c := range cols {
-		sh.index[strings.ToLower(c)] = i
-		for _, k := range sc.key {
-			if strings.EqualFold(k, c) {
-				sh.isKey[i] = true
-			}
-		}
-	}
-	return sh
-}
-
-func (s *Sink) mappedShape(sc *sinkSchema) *shape {
-	cols := make([]string, len(s.o.columns))
-	for i, c := range s.o.columns {
-		cols[i] = c.name
-	}
-	return newShape(cols, sc)
-}
-
-func (s *Sink) mappedRow(runner *transform.Runner, sh *shape, m *adapters.Message, sc *sinkSchema) (*row, error) {
-	r := &row{shape: sh, vals: make([]any, len(sh.cols))}
-	for i, c := range s.o.columns {
-		v, err := runner.Eval(c.prog, m.Record, m.Meta)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", c.name, err)
-		}
-		col, _ := sc.info.column(c.name)
-		if r.vals[i], err = sqlArg(&col, v, s.o.conn.loc); err != nil {
-			return nil, fmt.Errorf("column %s: %w", c.name, err)
-		}
-		r.size += argSize(r.vals[i]) + 1
-	}
-	return r, nil
-}
-
-// fieldRow makes a row of the record's fields, reusing the shape of the
-// previous row when the record has the same fields.
-func (s *Sink) fieldRow(prev *shape, m *adapters.Message, sc *sinkSchema) (*row, *shape, error) {
-	if len(m.Record) == 0 {
-		return nil, prev, errors.New("empty record: nothing to write")
-	}
-	sh := prev
-	n := 0
-	same := prev != nil
-	for k := range m.Record {
-		if s.o.ignoreUnknown {
-			if _, ok := sc.info.column(k); !ok {
-				continue
-			}
-		}
-		n++
-		if same {
-			if _, ok := prev.index[strings.ToLower(k)]; !ok {
-				same = false
-			}
-		}
-	}
-	if n == 0 {
-		return nil, prev, errors.New("no field of the record is a column of the table")
-	}
-	if !same || n != len(prev.cols) {
-		cols := make([]string, 0, n)
-		for k := range m.Record {
-			if s.o.ignoreUnknown {
-				if _, ok := sc.info.column(k); !ok {
-					continue
-				}
-			}
-			cols = append(cols, k)
-		}
-		slices.Sort(cols)
-		for i := 1; i < len(cols); i++ {
-			if strings.EqualFold(cols[i-1], cols[i]) {
-				return nil, prev, fmt.Errorf("fields %q and %q name the same column", cols[i-1], cols[i])
-			}
-		}
-		sh = newShape(cols, sc)
-	}
-	r := &row{shape: sh, vals: make([]any, len(sh.cols))}
-	for i, c := range sh.cols {
-		col, _ := sc.info.column(c)
-		v, err := sqlArg(&col, m.Record[c], s.o.conn.loc)
-		if err != nil {
-			return nil, sh, fmt.Errorf("field %s: %w", c, err)
-		}
-		r.vals[i] = v
-		r.size += argSize(v) + 1
-	}
-	return r, sh, nil
 }
 
 // write writes rows in one transaction, bisecting on row-level errors.
@@ -521,7 +359,7 @@ func (s *Sink) statements(sc *sinkSchema, rows []*row) []statement {
 			flush(i)
 		}
 		if keys != nil {
-			k := keyText(r, sc)
+			k := keyText(r)
 			if keys[k] {
 				flush(i)
 			}
@@ -533,10 +371,10 @@ func (s *Sink) statements(sc *sinkSchema, rows []*row) []statement {
 	return out
 }
 
-func keyText(r *row, sc *sinkSchema) string {
+func keyText(r *row) string {
 	var b strings.Builder
-	for _, k := range sc.key {
-		fmt.Fprintf(&b, "%v\x00", r.vals[r.shape.index[strings.ToLower(k)]])
+	for _, i := range r.shape.keyIdx {
+		fmt.Fprintf(&b, "%v\x00", r.vals[i])
 	}
 	return b.String()
 }
@@ -561,10 +399,7 @@ func (s *Sink) statement(sc *sinkSchema, rows []*row) statement {
 // (k1, k2) IN ((?, ?), ...) for a compound key.
 func (s *Sink) deleteStatement(b *strings.Builder, sc *sinkSchema, rows []*row) []any {
 	sh := rows[0].shape
-	keyIdx := make([]int, len(sc.key))
-	for i, k := range sc.key {
-		keyIdx[i] = sh.index[strings.ToLower(k)]
-	}
+	keyIdx := sh.keyIdx
 	args := make([]any, 0, len(rows)*len(keyIdx))
 	tuple := len(keyIdx) > 1
 	b.WriteString("DELETE FROM ")
@@ -637,7 +472,7 @@ func (s *Sink) updateStatement(b *strings.Builder, sc *sinkSchema, rows []*row) 
 		b.WriteString("`__t`.")
 		b.WriteString(quoteIdent(k))
 		b.WriteString(" = `__v`.")
-		b.WriteString(quoteIdent(sh.cols[sh.index[strings.ToLower(k)]]))
+		b.WriteString(quoteIdent(sh.cols[sh.keyIdx[i]]))
 	}
 	b.WriteString(" SET ")
 	set := func(b *strings.Builder, q string) {

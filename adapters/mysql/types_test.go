@@ -298,3 +298,27 @@ func TestMessageIDsMatchNewID(t *testing.T) {
 		t.Fatalf("ID %s, want adapters.NewID's %s", m.ID, want)
 	}
 }
+
+func TestAppendDecimal(t *testing.T) {
+	for _, s := range []string{"0", "0.00", "-0.05", "234.56", "-12345678901234567.8", "123456789012345678", "1e3", "-1.5e-7", "0.000001", "12345678901234567890.0123456789", "-999999999999999999"} {
+		d := decimal.RequireFromString(s)
+		if got, want := string(appendDecimal(nil, d)), decimalText(d); got != want {
+			t.Errorf("appendDecimal(%s) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestAppendDateTime(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2024, 7, 14, 8, 30, 0, 0, time.UTC),
+		time.Date(2024, 7, 14, 8, 30, 0, 250000000, time.UTC),
+		time.Date(999, 1, 2, 3, 4, 5, 1000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(2024, 1, 1, 0, 0, 0, 123, time.UTC), // below a microsecond: dropped
+	} {
+		want := at.Truncate(time.Microsecond).Format("2006-01-02 15:04:05.999999")
+		if got := string(appendDateTime(nil, at)); got != want {
+			t.Errorf("appendDateTime(%v) = %s, want %s", at, got, want)
+		}
+	}
+}
