@@ -116,6 +116,7 @@ func main() {
 	// show here.
 	best := map[string]time.Duration{}
 	bestCPU := map[string]time.Duration{}
+	pairedTotal := make([]time.Duration, 3) // interpolated, prepared, sink, over all rounds
 	var order []string
 	phase := func(name string, f func() time.Duration) {
 		cpu0 := cpuTime()
@@ -140,9 +141,14 @@ func main() {
 		var msgs []adapters.Message
 		phase("read: sluice source (updated_at, id)", func() (d time.Duration) { msgs, d = b.readSource([]any{"updated_at", "id"}); return d })
 		args := toArgs(msgs)
-		phase("write: driver, interpolated", func() time.Duration { return b.writeDriver(args, true) })
-		phase("write: driver, prepared", func() time.Duration { return b.writeDriver(args, false) })
-		phase("write: sluice sink", func() time.Duration { return b.writeSink(msgs) })
+		phase("write: driver, interpolated", func() time.Duration { return b.timeWrite(b.driverWriter(args, true, "dst_driver"), "driver") })
+		phase("write: driver, prepared", func() time.Duration { return b.timeWrite(b.driverWriter(args, false, "dst_driver"), "prepared") })
+		phase("write: sluice sink", func() time.Duration { return b.timeWrite(b.sinkWriter(msgs, "dst_sink"), "sink") })
+		ts := b.paired([]writer{b.driverWriter(args, true, "dst_p_interp"), b.driverWriter(args, false, "dst_p_prep"), b.sinkWriter(msgs, "dst_p_sink")})
+		for i, name := range []string{"interpolated", "prepared", "sink"} {
+			pairedTotal[i] += ts[i]
+			fmt.Fprintf(os.Stderr, "  paired %-29s %9.0f rows/s\n", name, float64(b.rows)/ts[i].Seconds())
+		}
 	}
 	if !*only {
 		fmt.Printf("\nbest of %d rounds:\n%-40s %12s %9s %14s\n", *rounds, "phase", "rows/s", "seconds", "client µs/row")
@@ -153,6 +159,10 @@ func main() {
 		base := max(rate("write: driver, interpolated"), rate("write: driver, prepared"))
 		fmt.Printf("\nsink / best driver baseline: %.0f%% (target 80%%); source (updated_at, id): %.0f rows/s (target 200000)\n",
 			100*rate("write: sluice sink")/base, rate("read: sluice source (updated_at, id)"))
+		n := float64(b.rows * *rounds)
+		pi, pp, ps := n/pairedTotal[0].Seconds(), n/pairedTotal[1].Seconds(), n/pairedTotal[2].Seconds()
+		fmt.Printf("paired writes, turns of %d rows rotating between the three, all rounds: driver interpolated %.0f, prepared %.0f, sink %.0f rows/s: sink / best %.0f%%\n",
+			20*b.batch, pi, pp, ps, 100*ps/max(pi, pp))
 	}
 	if *e2e {
 		runtime.GC()
@@ -358,15 +368,21 @@ func toArgs(msgs []adapters.Message) [][]any {
 	return out
 }
 
-// writeDriver inserts args into a fresh copy with multi-row INSERTs.
-func (b *bench) writeDriver(args [][]any, interpolate bool) time.Duration {
-	name := "dst_driver"
-	b.resetCopy(name)
+// writer writes rows [lo, hi) of the data set, in batches, to its own
+// table; close checks the table holds every row and releases it.
+type writer struct {
+	write func(lo, hi int)
+	close func()
+}
+
+// driverWriter inserts args into a fresh table with multi-row INSERTs, one
+// statement per batch, autocommit.
+func (b *bench) driverWriter(args [][]any, interpolate bool, table string) writer {
+	b.resetCopy(table)
 	db := open(b.server, b.dbName, interpolate)
-	defer db.Close()
 	stmt := func(n int) string {
 		var s strings.Builder
-		s.WriteString("INSERT INTO " + name + " (" + strings.Join(columns, ",") + ") VALUES ")
+		s.WriteString("INSERT INTO " + table + " (" + strings.Join(columns, ",") + ") VALUES ")
 		row := "(" + strings.TrimSuffix(strings.Repeat("?,", len(columns)), ",") + ")"
 		for i := 0; i < n; i++ {
 			if i > 0 {
@@ -378,52 +394,90 @@ func (b *bench) writeDriver(args [][]any, interpolate bool) time.Duration {
 	}
 	full := stmt(b.batch)
 	flat := make([]any, 0, b.batch*len(columns))
-	start := time.Now()
-	for lo := 0; lo < len(args); lo += b.batch {
-		hi := min(lo+b.batch, len(args))
-		flat = flat[:0]
-		for _, r := range args[lo:hi] {
-			flat = append(flat, r...)
-		}
-		q := full
-		if hi-lo != b.batch {
-			q = stmt(hi - lo)
-		}
-		if _, err := db.Exec(q, flat...); err != nil {
-			log.Fatal(err)
-		}
+	return writer{
+		write: func(lo, hi int) {
+			for blo := lo; blo < hi; blo += b.batch {
+				bhi := min(blo+b.batch, hi)
+				flat = flat[:0]
+				for _, r := range args[blo:bhi] {
+					flat = append(flat, r...)
+				}
+				q := full
+				if bhi-blo != b.batch {
+					q = stmt(bhi - blo)
+				}
+				if _, err := db.Exec(q, flat...); err != nil {
+					log.Fatal(err)
+				}
+			}
+		},
+		close: func() { db.Close(); b.checkCount(table) },
 	}
-	return time.Since(start)
 }
 
-// writeSink writes the records through the mysql sink.
-func (b *bench) writeSink(msgs []adapters.Message) time.Duration {
-	b.resetCopy("dst_sink")
+// sinkWriter writes the records through the mysql sink, one Write per
+// batch, into a fresh table.
+func (b *bench) sinkWriter(msgs []adapters.Message, table string) writer {
+	b.resetCopy(table)
 	spec, err := adapters.SinkSpec("mysql")
 	must(err)
-	conf, err := adapters.Decode(spec, map[string]any{"dsn": b.dsn(), "table": "dst_sink"}, adapters.DecodeOptions{Path: "bench"})
+	conf, err := adapters.Decode(spec, map[string]any{"dsn": b.dsn(), "table": table}, adapters.DecodeOptions{Path: "bench"})
 	must(err)
 	res := adapters.Resources{Pipeline: "bench", Name: "dst", Logger: slog.New(slog.DiscardHandler), State: statestore.Memory()}
 	sink, err := adapters.NewSink("mysql", conf, res)
 	must(err)
-	defer sink.Close(context.Background())
 	ctx := context.Background()
 	must(sink.Connect(ctx))
-	stop := startProfile(b.profile, "sink")
-	start := time.Now()
-	for lo := 0; lo < len(msgs); lo += b.batch {
-		if err := sink.Write(ctx, msgs[lo:min(lo+b.batch, len(msgs))]); err != nil {
-			log.Fatal(err)
-		}
+	return writer{
+		write: func(lo, hi int) {
+			for blo := lo; blo < hi; blo += b.batch {
+				if err := sink.Write(ctx, msgs[blo:min(blo+b.batch, hi)]); err != nil {
+					log.Fatal(err)
+				}
+			}
+		},
+		close: func() { _ = sink.Close(ctx); b.checkCount(table) },
 	}
+}
+
+func (b *bench) checkCount(table string) {
+	var n int
+	must(b.db.QueryRow("SELECT COUNT(*) FROM `" + b.dbName + "`." + table).Scan(&n))
+	if n != b.rows {
+		log.Fatalf("%s holds %d rows, want %d", table, n, b.rows)
+	}
+}
+
+// timeWrite runs one writer over the whole data set.
+func (b *bench) timeWrite(w writer, profile string) time.Duration {
+	stop := startProfile(b.profile, profile)
+	start := time.Now()
+	w.write(0, b.rows)
 	d := time.Since(start)
 	stop()
-	var n int
-	must(b.db.QueryRow("SELECT COUNT(*) FROM `" + b.dbName + "`.dst_sink").Scan(&n))
-	if n != b.rows {
-		log.Fatalf("sink wrote %d rows, want %d", n, b.rows)
-	}
+	w.close()
 	return d
+}
+
+// paired runs the writers over the data set in turns of 20 batches, the
+// order rotating each turn, so that they share the same moments of the
+// machine's other load; it returns each writer's total time.
+func (b *bench) paired(ws []writer) []time.Duration {
+	total := make([]time.Duration, len(ws))
+	chunk := 20 * b.batch
+	for turn, lo := 0, 0; lo < b.rows; turn, lo = turn+1, lo+chunk {
+		hi := min(lo+chunk, b.rows)
+		for k := range ws {
+			i := (turn + k) % len(ws)
+			start := time.Now()
+			ws[i].write(lo, hi)
+			total[i] += time.Since(start)
+		}
+	}
+	for _, w := range ws {
+		w.close()
+	}
+	return total
 }
 
 const e2ePipeline = `pipelines:
