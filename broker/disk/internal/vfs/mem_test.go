@@ -85,8 +85,8 @@ func TestMemCrashTearsUnsyncedData(t *testing.T) {
 		if len(rest) > len(tail) {
 			t.Fatalf("seed %d: data grew", seed)
 		}
-		if len(rest) > 0 {
-			kept++
+		if len(rest) > 0 && len(rest) < len(tail) {
+			kept++ // a prefix of the unsynced write survived, not all of it
 		}
 		if bytes.IndexByte(rest, 0) >= 0 {
 			torn++
@@ -95,8 +95,8 @@ func TestMemCrashTearsUnsyncedData(t *testing.T) {
 			t.Fatal("a handle from before the crash still writes")
 		}
 	}
-	if torn == 0 || kept == 0 || kept == 200 {
-		t.Fatalf("200 crashes should keep some unsynced tails, drop others and tear some: kept %d, torn %d", kept, torn)
+	if torn == 0 || kept == 0 {
+		t.Fatalf("200 crashes should cut some unsynced tails short and tear some: cut %d, torn %d", kept, torn)
 	}
 }
 
