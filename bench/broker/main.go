@@ -422,7 +422,12 @@ func startNATS(c config) (*exec.Cmd, string, error) {
 		return nil, "", err
 	}
 	cmd := exec.Command(c.NATS, "-c", cf)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	logf, err := os.Create(filepath.Join(c.Dir, "nats.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = io.Discard, logf
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start %s: %w", c.NATS, err)
 	}
@@ -437,7 +442,9 @@ func startNATS(c config) (*exec.Cmd, string, error) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return nil, "", fmt.Errorf("nats-server on port %d did not come up", port)
+	log, _ := os.ReadFile(logf.Name())
+	return nil, "", fmt.Errorf("%s on port %d did not come up (sync_interval needs nats-server 2.10 or later: go install github.com/nats-io/nats-server/v2@v2.15.2): %s",
+		c.NATS, port, strings.TrimSpace(string(log)))
 }
 
 func runNATS(c config, r *result) error {
