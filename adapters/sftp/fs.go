@@ -299,18 +299,22 @@ func (w *remoteWriter) Close() error {
 // readAhead bounds how far a download runs ahead of its reader.
 const readAhead = 512 << 10
 
-// smallFile is the size up to which a file is fetched with one ReadAt of
-// the size its handle reports (its chunks requested at once): no request
-// is spent on finding the end. Larger files stream through WriteTo.
+// smallFile is the size up to which a file is fetched as soon as it is
+// opened, with one ReadAt of the size its handle reports (its chunks
+// requested at once): no request is spent on finding the end, and files
+// opened ahead are ready when their turn comes. A larger file streams
+// once it is read: through a buffer for Read, straight into the writer
+// for WriteTo (io.Copy).
 const smallFile = 1 << 20
 
-// remoteReader is a file read over SFTP: a background download (pkg/sftp's
-// ReadAt or WriteTo, max_inflight bytes of requests in flight) feeds a
-// bounded buffer that Read drains, so a decoder reading small pieces still
-// gets the throughput of pipelined requests, and files opened ahead
-// download while the current one is decoded. Each download owns its remote
-// handle and closes it when it ends, so Close never waits for the network.
-// It is used by one goroutine at a time.
+// remoteReader is a file read over SFTP. Its handle is stat'ed at once; a
+// small file downloads at once into a bounded buffer that Read drains. A
+// large one streams from the first Read (pkg/sftp's WriteTo, max_inflight
+// bytes of requests in flight, feeding a buffer of at most readAhead
+// bytes) or WriteTo (straight into the writer), so a decoder reading small
+// pieces still gets the throughput of pipelined requests. Each download
+// owns its remote handle and closes it when it ends, so Close never waits
+// for the network. It is used by one goroutine at a time.
 type remoteReader struct {
 	fs   *remoteFS
 	s    *session
@@ -323,6 +327,8 @@ type remoteReader struct {
 	statErr error
 }
 
+// start stats the handle and, for a small file, downloads it from off;
+// a large file's handle is handed back through the pipe (errHandoff).
 func (r *remoteReader) start(sf *sftp.File, off int64) {
 	p := newPipe(readAhead)
 	r.buf, r.off = p, off
@@ -332,50 +338,62 @@ func (r *remoteReader) start(sf *sftp.File, off int64) {
 	}
 	sess := r.s
 	go func() {
-		err := r.download(sf, off, p, first)
-		sf.Close()
-		if err != nil && !errors.Is(err, errReaderGone) {
-			p.closeWrite(r.fs.c.wrap(sess, err, "read", r.name))
+		fi, err := sf.Stat()
+		if first {
+			r.fi, r.statErr = fi, err
+			close(r.stat)
+		}
+		if err == nil && fi.Size()-off > smallFile {
+			if !p.handOff(sf) {
+				sf.Close()
+			}
 			return
 		}
-		p.closeWrite(io.EOF)
+		if err == nil {
+			err = readSmall(sf, off, fi.Size()-off, p)
+		}
+		sf.Close()
+		p.finish(r.fs.c, sess, r.name, err)
 	}()
 }
 
-// download writes the file from off to p: the snapshot of its size at the
-// fstat for a small file, to the end for a large one.
-func (r *remoteReader) download(sf *sftp.File, off int64, p *pipe, first bool) error {
-	fi, err := sf.Stat()
-	if first {
-		r.fi, r.statErr = fi, err
-		close(r.stat)
+// readSmall writes n bytes of sf from off to p, in one ReadAt: the
+// snapshot of the size the handle reported.
+func readSmall(sf *sftp.File, off, n int64, p *pipe) error {
+	if n <= 0 {
+		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if rest := fi.Size() - off; rest <= smallFile {
-		if rest <= 0 {
-			return nil
-		}
-		b := make([]byte, rest)
-		n, err := sf.ReadAt(b, off)
-		if n > 0 {
-			if _, werr := p.Write(b[:n]); werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			err = nil // the file shrank
-		}
-		return err
-	}
-	if off > 0 {
-		if _, err := sf.Seek(off, io.SeekStart); err != nil {
-			return err
+	b := make([]byte, n)
+	got, err := sf.ReadAt(b, off)
+	if got > 0 {
+		if _, werr := p.Write(b[:got]); werr != nil {
+			return werr
 		}
 	}
-	_, err = sf.WriteTo(p)
+	if err == io.EOF {
+		err = nil // the file shrank
+	}
 	return err
+}
+
+// stream turns a handed-off large file into a download feeding a new
+// buffer, for Read.
+func (r *remoteReader) stream() {
+	sf := r.buf.take()
+	p := newPipe(readAhead)
+	r.buf = p
+	off, sess := r.off, r.s
+	go func() {
+		var err error
+		if off > 0 {
+			_, err = sf.Seek(off, io.SeekStart)
+		}
+		if err == nil {
+			_, err = sf.WriteTo(p)
+		}
+		sf.Close()
+		p.finish(r.fs.c, sess, r.name, err)
+	}()
 }
 
 // Stat returns the file's info from its open handle (filekit's Source
@@ -390,23 +408,49 @@ func (r *remoteReader) Stat() (fs.FileInfo, error) {
 
 // Read implements io.Reader.
 func (r *remoteReader) Read(b []byte) (int, error) {
-	if r.buf == nil {
-		return 0, os.ErrClosed
+	for {
+		if r.buf == nil {
+			return 0, os.ErrClosed
+		}
+		n, err := r.buf.Read(b)
+		if err == errHandoff {
+			r.stream()
+			continue
+		}
+		r.off += int64(n)
+		return n, err
 	}
-	n, err := r.buf.Read(b)
-	r.off += int64(n)
-	return n, err
 }
 
-// WriteTo implements io.WriterTo: io.Copy takes what the download
-// buffered, in large writes, without copying it again.
+// WriteTo implements io.WriterTo, for io.Copy: a small file's buffered
+// content in one write; a large file streamed by pkg/sftp straight into w,
+// without a buffer in between.
 func (r *remoteReader) WriteTo(w io.Writer) (int64, error) {
 	if r.buf == nil {
 		return 0, os.ErrClosed
 	}
 	n, err := r.buf.WriteTo(w)
 	r.off += n
-	return n, err
+	if err != errHandoff {
+		return n, err
+	}
+	sf := r.buf.take()
+	done := newPipe(0)
+	done.closeWrite(io.EOF)
+	r.buf = done
+	if r.off > 0 {
+		if _, err := sf.Seek(r.off, io.SeekStart); err != nil {
+			sf.Close()
+			return n, r.fs.c.wrap(r.s, err, "seek", r.name)
+		}
+	}
+	m, err := sf.WriteTo(w)
+	r.off += m
+	go sf.Close()
+	if err != nil {
+		return n + m, r.fs.c.wrap(r.s, err, "read", r.name)
+	}
+	return n + m, nil
 }
 
 // Seek implements io.Seeker. Moving elsewhere than the current offset
@@ -436,6 +480,11 @@ func (r *remoteReader) Seek(offset int64, whence int) (int64, error) {
 	if target == r.off {
 		return target, nil
 	}
+	if r.buf.handedOff() {
+		// A large file not streaming yet: it will start at the new offset.
+		r.off = target
+		return target, nil
+	}
 	r.buf.closeRead()
 	r.buf = nil
 	s, err := r.fs.c.session()
@@ -460,20 +509,26 @@ func (r *remoteReader) Close() error {
 	return nil
 }
 
-var errReaderGone = errors.New("sftp: reader closed")
+var (
+	errReaderGone = errors.New("sftp: reader closed")
+	// errHandoff tells the reader of a pipe to take the large file's
+	// handle instead (take).
+	errHandoff = errors.New("sftp: large file handed off")
+)
 
 // pipe is a bounded in-memory pipe: Write blocks while limit bytes wait
 // to be read. Its buffer grows with what waits, so a small file costs
 // little memory.
 type pipe struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	buf   []byte
-	spare []byte // WriteTo's other buffer
-	r     int    // read position in buf
-	limit int
-	werr  error // the writer is done: io.EOF or why it failed
-	rdone bool  // the reader is gone
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	spare   []byte     // WriteTo's other buffer
+	handoff *sftp.File // a large file's handle for the reader (errHandoff)
+	r       int        // read position in buf
+	limit   int
+	werr    error // the writer is done: io.EOF or why it failed
+	rdone   bool  // the reader is gone
 }
 
 func newPipe(limit int) *pipe {
@@ -564,6 +619,48 @@ func (p *pipe) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
+// handOff gives the reader a large file's handle to stream itself; it
+// reports false when the reader is gone (the caller closes sf).
+func (p *pipe) handOff(sf *sftp.File) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rdone {
+		return false
+	}
+	p.handoff, p.werr = sf, errHandoff
+	p.cond.Broadcast()
+	return true
+}
+
+// handedOff waits for the download's first result and reports whether it
+// is a handle handed off.
+func (p *pipe) handedOff() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.r == len(p.buf) && p.werr == nil && !p.rdone {
+		p.cond.Wait()
+	}
+	return p.werr == errHandoff && p.handoff != nil
+}
+
+// take returns the handle handOff left.
+func (p *pipe) take() *sftp.File {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sf := p.handoff
+	p.handoff = nil
+	return sf
+}
+
+// finish ends the stream with the download's outcome.
+func (p *pipe) finish(c *conn, s *session, name string, err error) {
+	if err != nil && !errors.Is(err, errReaderGone) {
+		p.closeWrite(c.wrap(s, err, "read", name))
+		return
+	}
+	p.closeWrite(io.EOF)
+}
+
 // closeWrite ends the stream: readers get err (io.EOF at the end) once
 // the buffer is drained.
 func (p *pipe) closeWrite(err error) {
@@ -578,6 +675,10 @@ func (p *pipe) closeRead() {
 	p.mu.Lock()
 	p.rdone = true
 	p.buf, p.spare = nil, nil
+	if p.handoff != nil {
+		go p.handoff.Close()
+		p.handoff = nil
+	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }

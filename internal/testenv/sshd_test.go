@@ -118,3 +118,29 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestSSHDOptions starts sshd with OpenSSH's sftp-server program and as
+// another user, and opens the SFTP subsystem each way.
+func TestSSHDOptions(t *testing.T) {
+	for name, o := range map[string]SSHDOptions{"sftp-server": {SFTPServer: true}, "nobody": {User: "nobody"}} {
+		t.Run(name, func(t *testing.T) {
+			s := SSHD(t, o)
+			if o.User != "" && s.User != o.User {
+				t.Fatalf("User = %q, want %q", s.User, o.User)
+			}
+			c, err := s.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sess, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			if err := sess.RequestSubsystem("sftp"); err != nil {
+				t.Fatalf("sftp subsystem: %v", err)
+			}
+		})
+	}
+}
