@@ -40,6 +40,8 @@ bench-pipeline: build ## 1M JSON-line orders: file → decode → map → filter
 	$(GO) run ./bench/pipeline
 
 bench-broker: ## disk queue throughput and latency vs fsync limits and NATS JetStream
+	@# JetStream's sync_interval needs nats-server 2.10+; Debian ships 2.9
+	$(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 	$(GO) run ./bench/broker
 
 bench-codecs: ## decode/encode throughput of every codec on one core
