@@ -35,6 +35,9 @@ type Backend struct {
 	State func(pipeline, component string) adapters.State
 	// Lease replaces Options.Lease for the pipeline (nil: no leases).
 	Lease LeaseFunc
+	// Replies, when not nil, replaces Options.Replies for the pipeline (a
+	// broker shared by several agents routes replies between them).
+	Replies adapters.Replies
 }
 
 // standby is the state of a source waiting for its lease.

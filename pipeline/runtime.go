@@ -178,6 +178,9 @@ func Start(p *Pipeline, opts Options) (*Runtime, error) {
 			if be.State != nil {
 				opts.State = be.State
 			}
+			if be.Replies != nil {
+				opts.Replies = be.Replies
+			}
 		}
 	}
 	if opts.State == nil {
