@@ -87,9 +87,16 @@ func sharePipeline(count, rate int, sink string) string {
 // way `sluice run --broker nats` does.
 func inProcessAgent(t *testing.T, o natsbroker.Options, cfg *pipeline.Config) (*pipeline.Agent, *natsbroker.Broker) {
 	t.Helper()
+	return inProcessAgentWith(t, o, cfg, nil)
+}
+
+// inProcessAgentWith is inProcessAgent with tune called on the engine's
+// options before the agent starts.
+func inProcessAgentWith(t *testing.T, o natsbroker.Options, cfg *pipeline.Config, tune func(*natsbroker.Broker, *pipeline.Options)) (*pipeline.Agent, *natsbroker.Broker) {
+	t.Helper()
 	b := connect(t, o)
 	local := statestore.Memory()
-	a := pipeline.NewAgent(pipeline.Options{Broker: b, DrainTimeout: 5 * time.Second,
+	opts := pipeline.Options{Broker: b, DrainTimeout: 5 * time.Second,
 		State: func(p, c string) adapters.State {
 			if len(c) > 7 && c[:7] == "source/" {
 				return b.State(p + "/" + c + "/")
@@ -97,7 +104,11 @@ func inProcessAgent(t *testing.T, o natsbroker.Options, cfg *pipeline.Config) (*
 			return local
 		},
 		Lease: func(ctx context.Context, p, s string) (pipeline.Lease, error) { return b.Lease(ctx, p, s) },
-	})
+	}
+	if tune != nil {
+		tune(b, &opts)
+	}
+	a := pipeline.NewAgent(opts)
 	if _, err := a.Apply(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
