@@ -106,18 +106,33 @@ func openNATS(o natsbroker.Options, log interface{ Warn(string, ...any) }) (*nat
 }
 
 // shareWork wires what several agents share when the broker is nats: on a
-// nats agent, checkpoints in the broker's key/value bucket and a lease per
-// source; for pipelines whose broker block names another broker (nats with
-// its own servers on any agent, disk on a nats agent), their own backend.
-// It returns the function that closes the brokers it opened.
-func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, log *slog.Logger) func() {
+// nats agent, checkpoints in the broker's key/value bucket, a lease per
+// source and request/reply answers routed between agents; for pipelines
+// whose broker block names another broker (nats with its own servers on any
+// agent, disk on a nats agent), their own backend. It returns the function
+// that closes the brokers and reply registries it opened.
+func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, log *slog.Logger) (func(), error) {
 	local := opts.State
+	var mu sync.Mutex
+	var registries []*natsbroker.Replies
+	replies := func(nb *natsbroker.Broker) (*natsbroker.Replies, error) {
+		r, err := nb.Replies(natsbroker.ReplyOptions{Local: pipeline.NewLocalReplies(), Logger: log.With("component", "replies")})
+		if err == nil {
+			registries = append(registries, r)
+		}
+		return r, err
+	}
 	if nb, ok := agentBroker.(*natsbroker.Broker); ok {
 		opts.State = sharedState(nb, local)
 		opts.Lease = func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) }
+		r, err := replies(nb)
+		if err != nil {
+			return nil, err
+		}
+		opts.Replies = r
 	}
-	var mu sync.Mutex
 	opened := map[string]*natsbroker.Broker{}
+	openedReplies := map[*natsbroker.Broker]*natsbroker.Replies{}
 	var disk broker.Broker
 	opts.Backend = func(p *pipeline.Pipeline) (*pipeline.Backend, error) {
 		switch {
@@ -136,8 +151,17 @@ func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, lo
 				}
 				opened[key] = nb
 			}
+			r := openedReplies[nb]
+			if r == nil {
+				var err error
+				if r, err = replies(nb); err != nil {
+					return nil, err
+				}
+				openedReplies[nb] = r
+			}
 			return &pipeline.Backend{Broker: nb, State: sharedState(nb, local),
-				Lease: func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) },
+				Lease:   func(ctx context.Context, p, source string) (pipeline.Lease, error) { return nb.Lease(ctx, p, source) },
+				Replies: r,
 			}, nil
 		case p.Broker == "disk" && s.Broker == "nats":
 			mu.Lock()
@@ -158,13 +182,16 @@ func shareWork(opts *pipeline.Options, s settings, agentBroker broker.Broker, lo
 	return func() {
 		mu.Lock()
 		defer mu.Unlock()
+		for _, r := range registries {
+			_ = r.Close()
+		}
 		for _, nb := range opened {
 			_ = nb.Close()
 		}
 		if disk != nil {
 			_ = disk.Close()
 		}
-	}
+	}, nil
 }
 
 // sharedState keeps sources' checkpoints in the nats bucket, where the

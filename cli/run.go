@@ -173,7 +173,10 @@ func runAgent(cmd *cobra.Command, path string, s settings, once bool) error {
 		DrainTimeout: s.ShutdownTimeout,
 		Hooks:        m.Hooks(),
 	}
-	closeShared := shareWork(&popts, s, b, log)
+	closeShared, err := shareWork(&popts, s, b, log)
+	if err != nil {
+		return exitCode(1, err)
+	}
 	defer closeShared()
 	agent := pipeline.NewAgent(popts)
 	m.SetAgent(agent)
