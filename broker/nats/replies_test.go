@@ -307,7 +307,7 @@ func replyPipeline(addr, agent string) string {
 	return fmt.Sprintf(`pipelines:
   rr:
     sources:
-      - {name: api, type: http, address: %q, mode: request_reply, timeout: 1s}
+      - {name: api, type: http, address: %q, mode: request_reply, timeout: 3s}
     queues:
       q: {visibility_timeout: 20s}
     sinks:
@@ -412,7 +412,7 @@ func TestRequestReplyAcrossAgents(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		holdReplies()
 		ans := postReply(t, url, `{"order": 8}`)
-		if ans.code != http.StatusGatewayTimeout || len(ans.Replies) != 0 || !strings.Contains(ans.Error, "no complete reply within 1s") {
+		if ans.code != http.StatusGatewayTimeout || len(ans.Replies) != 0 || !strings.Contains(ans.Error, "no complete reply within 3s") {
 			t.Fatalf("answer: %+v", ans)
 		}
 		<-replyCtl.entered
