@@ -460,3 +460,37 @@ func TestRequestReplyAcrossAgents(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkReplyAcrossAgents: one request answered by another agent's
+// sink, as the engine does it: await, local announcement, remote reply.
+func BenchmarkReplyAcrossAgents(b *testing.B) {
+	o := natsbroker.Options{URL: testenv.NATS(b), Prefix: testenv.NATSPrefix(b)}
+	o.SubjectPrefix = strings.ToLower(o.Prefix)
+	open := func() *natsbroker.Replies {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		nb, err := natsbroker.Connect(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = nb.Close() })
+		r, err := nb.Replies(natsbroker.ReplyOptions{Local: pipeline.NewLocalReplies()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	ra, rb := open(), open()
+	rec := adapters.Record{"amount": decimal.RequireFromString("5000.50"), "at": replyAt, "name": "order 42"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := ra.NewID()
+		set, cancel := adapters.AwaitReplies(ra, id)
+		ra.Deliver(id, adapters.Reply{Status: adapters.ReplyExpect, Expect: 1})
+		rb.Deliver(id, adapters.Reply{Status: adapters.ReplyDelivered, ID: "m", Sink: "s", Record: rec})
+		<-set.Done()
+		cancel()
+	}
+}
