@@ -44,9 +44,14 @@ type Arena struct {
 	ints   []int64
 	floats []float64
 	times  []time.Time
-	decs   []decimal.Decimal
-	bigs   []big.Int
-	words  []big.Word
+	decs   []decSlot
+}
+
+// decSlot holds a decimal with its big.Int and the big.Int's one word.
+type decSlot struct {
+	d decimal.Decimal
+	b big.Int
+	w [1]big.Word
 }
 
 // eface is the layout of an interface{}.
@@ -159,24 +164,20 @@ func (a *Arena) Decimal(v int64, exp int32) any {
 		return decimal.New(v, exp)
 	}
 	if len(a.decs) == cap(a.decs) {
-		a.decs = make([]decimal.Decimal, 0, slabSize)
-		a.bigs = make([]big.Int, 0, slabSize)
-		a.words = make([]big.Word, 0, slabSize)
+		a.decs = make([]decSlot, 0, slabSize)
 	}
+	a.decs = a.decs[:len(a.decs)+1]
+	sl := &a.decs[len(a.decs)-1]
 	u := uint64(v)
 	if v < 0 {
 		u = -u
 	}
-	a.words = append(a.words, big.Word(u))
-	n := len(a.words)
-	a.bigs = append(a.bigs, big.Int{})
-	bi := &a.bigs[len(a.bigs)-1]
-	bi.SetBits(a.words[n-1 : n : n]) // a zero word normalises to zero
+	sl.w[0] = big.Word(u)
+	sl.b.SetBits(sl.w[:]) // a zero word normalises to zero
 	if v < 0 {
-		bi.Neg(bi)
+		sl.b.Neg(&sl.b)
 	}
-	a.decs = append(a.decs, decimal.Decimal{})
-	d := &a.decs[len(a.decs)-1]
-	*(*decimalLayout)(unsafe.Pointer(d)) = decimalLayout{value: bi, exp: exp}
+	d := &sl.d
+	*(*decimalLayout)(unsafe.Pointer(d)) = decimalLayout{value: &sl.b, exp: exp}
 	return at(decimalType, unsafe.Pointer(d))
 }
