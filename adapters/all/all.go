@@ -9,6 +9,7 @@ import (
 	_ "github.com/sluicehq/sluice/adapters/generate"
 	_ "github.com/sluicehq/sluice/adapters/http" // http source (server) and sink (client)
 	_ "github.com/sluicehq/sluice/adapters/mysql"
+	_ "github.com/sluicehq/sluice/adapters/sftp"
 	_ "github.com/sluicehq/sluice/adapters/stdout"
 	_ "github.com/sluicehq/sluice/transform/codec"
 	_ "github.com/sluicehq/sluice/transform/codec/copybook"

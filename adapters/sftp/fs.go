@@ -303,16 +303,15 @@ const readAhead = 512 << 10
 // opened, with one ReadAt of the size its handle reports (its chunks
 // requested at once): no request is spent on finding the end, and files
 // opened ahead are ready when their turn comes. A larger file streams
-// once it is read: through a buffer for Read, straight into the writer
-// for WriteTo (io.Copy).
+// once it is read (Read or WriteTo).
 const smallFile = 1 << 20
 
 // remoteReader is a file read over SFTP. Its handle is stat'ed at once; a
 // small file downloads at once into a bounded buffer that Read drains. A
-// large one streams from the first Read (pkg/sftp's WriteTo, max_inflight
-// bytes of requests in flight, feeding a buffer of at most readAhead
-// bytes) or WriteTo (straight into the writer), so a decoder reading small
-// pieces still gets the throughput of pipelined requests. Each download
+// large one streams from the first Read or WriteTo (pkg/sftp's WriteTo,
+// max_inflight bytes of requests in flight, feeding a buffer of at most
+// readAhead bytes), so a decoder reading small pieces still gets the
+// throughput of pipelined requests. Each download
 // owns its remote handle and closes it when it ends, so Close never waits
 // for the network. It is used by one goroutine at a time.
 type remoteReader struct {
@@ -422,35 +421,25 @@ func (r *remoteReader) Read(b []byte) (int, error) {
 	}
 }
 
-// WriteTo implements io.WriterTo, for io.Copy: a small file's buffered
-// content in one write; a large file streamed by pkg/sftp straight into w,
-// without a buffer in between.
+// WriteTo implements io.WriterTo, for io.Copy: what the download
+// buffered goes to w in large writes, without another copy. The buffer
+// stays between the download and w (a slow write does not stall the
+// requests in flight).
 func (r *remoteReader) WriteTo(w io.Writer) (int64, error) {
-	if r.buf == nil {
-		return 0, os.ErrClosed
-	}
-	n, err := r.buf.WriteTo(w)
-	r.off += n
-	if err != errHandoff {
+	var n int64
+	for {
+		if r.buf == nil {
+			return n, os.ErrClosed
+		}
+		m, err := r.buf.WriteTo(w)
+		r.off += m
+		n += m
+		if err == errHandoff {
+			r.stream()
+			continue
+		}
 		return n, err
 	}
-	sf := r.buf.take()
-	done := newPipe(0)
-	done.closeWrite(io.EOF)
-	r.buf = done
-	if r.off > 0 {
-		if _, err := sf.Seek(r.off, io.SeekStart); err != nil {
-			sf.Close()
-			return n, r.fs.c.wrap(r.s, err, "seek", r.name)
-		}
-	}
-	m, err := sf.WriteTo(w)
-	r.off += m
-	go sf.Close()
-	if err != nil {
-		return n + m, r.fs.c.wrap(r.s, err, "read", r.name)
-	}
-	return n + m, nil
 }
 
 // Seek implements io.Seeker. Moving elsewhere than the current offset

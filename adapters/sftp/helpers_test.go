@@ -222,3 +222,11 @@ func rename(t testing.TB, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// serverDir starts a private sshd and names a directory sub below its
+// root (not created).
+func serverDir(t testing.TB, sub string) (*testenv.SSHDServer, string) {
+	t.Helper()
+	srv := testenv.SSHD(t)
+	return srv, filepath.Join(srv.Root, sub)
+}

@@ -37,8 +37,7 @@ func write(t *testing.T, s adapters.Sink, msgs []adapters.Message) {
 // marker it sees.
 func TestSinkPublishesAtomically(t *testing.T) {
 	const per, files = 200, 15
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "out")
+	srv, dir := serverDir(t, "out")
 	want := numbered("rec-", 0, per)
 	sink := openSink(t, conf(srv, "base_dir", dir, "path", "data.txt", "codec", "lines", "max_records", per, "done_file", true), adaptertest.MemoryState())
 
@@ -177,8 +176,7 @@ func TestSinkLayoutAndModes(t *testing.T) {
 // TestSinkRollsByAge publishes a file max_age after it was opened, with
 // no further writes.
 func TestSinkRollsByAge(t *testing.T) {
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "out")
+	srv, dir := serverDir(t, "out")
 	sink := openSink(t, conf(srv, "base_dir", dir, "path", "out.txt", "codec", "lines", "max_age", "200ms"), adaptertest.MemoryState())
 	write(t, sink, lineMsgs("a", 0, 3))
 	eventually(t, "the file published at max_age", func() bool {

@@ -12,12 +12,10 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/adapters/adaptertest"
-	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 func TestSourceReadsWithMetadataAndIDs(t *testing.T) {
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	writeFile(t, filepath.Join(dir, "a.txt"), "one\ntwo\nthree\n")
 	writeFile(t, filepath.Join(dir, "skip.csv"), "x\n")
 	writeFile(t, filepath.Join(dir, ".hidden.txt"), "x\n")
@@ -49,8 +47,7 @@ func TestSourceReadsWithMetadataAndIDs(t *testing.T) {
 
 func TestSourceReadiness(t *testing.T) {
 	t.Run("done_file", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		writeFile(t, filepath.Join(dir, "a.txt"), "a\n")
 		writeFile(t, filepath.Join(dir, "b.txt"), "b\n")
 		writeFile(t, filepath.Join(dir, "b.txt.ok"), "")
@@ -68,8 +65,7 @@ func TestSourceReadiness(t *testing.T) {
 		}
 	})
 	t.Run("stable", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		name := filepath.Join(dir, "growing.txt")
 		writeFile(t, name, "")
 		src := openSrc(t, srcConf(srv, dir, "ready", "stable", "stable_for", "400ms", "scan_interval", "20ms"), adaptertest.MemoryState(), false)
@@ -100,8 +96,7 @@ func TestSourceReadiness(t *testing.T) {
 		}
 	})
 	t.Run("immediate", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		writeFile(t, filepath.Join(dir, "a.txt"), "x\n")
 		if got := lines(readAll(t, openSrc(t, srcConf(srv, dir), adaptertest.MemoryState(), true))); len(got) != 1 {
 			t.Fatalf("read %v", got)
@@ -111,8 +106,7 @@ func TestSourceReadiness(t *testing.T) {
 
 func TestSourceAfterActionsAndRestart(t *testing.T) {
 	t.Run("move", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		st := adaptertest.MemoryState()
 		day := time.Now().Format("2006-01-02")
 		writeFile(t, filepath.Join(dir, "a.txt"), "1\n2\n")
@@ -129,8 +123,7 @@ func TestSourceAfterActionsAndRestart(t *testing.T) {
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		writeFile(t, filepath.Join(dir, "a.txt"), "1\n2\n")
 		if got := len(readAll(t, openSrc(t, srcConf(srv, dir, "after", "delete"), adaptertest.MemoryState(), true))); got != 2 {
 			t.Fatalf("read %d records", got)
@@ -140,8 +133,7 @@ func TestSourceAfterActionsAndRestart(t *testing.T) {
 		}
 	})
 	t.Run("keep", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		st := adaptertest.MemoryState()
 		writeFile(t, filepath.Join(dir, "a.txt"), "1\n2\n")
 		raw := srcConf(srv, dir, "after", "keep")
@@ -165,8 +157,7 @@ func TestSourceAfterActionsAndRestart(t *testing.T) {
 		}
 	})
 	t.Run("resume mid-file", func(t *testing.T) {
-		srv := testenv.SSHD(t)
-		dir := filepath.Join(srv.Root, "in")
+		srv, dir := serverDir(t, "in")
 		st := adaptertest.MemoryState()
 		writeFile(t, filepath.Join(dir, "a.txt"), numbered("r", 0, 10))
 		raw := srcConf(srv, dir, "batch_size", 3)
@@ -192,8 +183,7 @@ func TestSourceAfterActionsAndRestart(t *testing.T) {
 }
 
 func TestSourceFilters(t *testing.T) {
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	writeFile(t, filepath.Join(dir, "small.txt"), "s\n")
 	writeFile(t, filepath.Join(dir, "big.txt"), strings.Repeat("b", 99)+"\n")
 	writeFile(t, filepath.Join(dir, "mid.txt"), "mid-sized\n")
@@ -211,8 +201,7 @@ func TestSourceFilters(t *testing.T) {
 }
 
 func TestSourceCodecNone(t *testing.T) {
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	writeFile(t, filepath.Join(dir, "a.bin"), "whole\nfile\n")
 	writeFile(t, filepath.Join(dir, "b.bin"), strings.Repeat("x", 2000))
 	raw := srcConf(srv, dir, "codec", "none", "max_raw_bytes", "1KiB", "failed_dir", "failed")
@@ -228,8 +217,7 @@ func TestSourceCodecNone(t *testing.T) {
 // TestSourceManySmallFilesConcurrently reads many files with several in
 // flight: every record once, each file's records in order.
 func TestSourceManySmallFilesConcurrently(t *testing.T) {
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	const files = 300
 	for i := 0; i < files; i++ {
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%03d.txt", i)), numbered(fmt.Sprintf("f%03d-", i), 0, 3))

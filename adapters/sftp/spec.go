@@ -37,7 +37,7 @@ func connFields() []adapters.Field {
 			Example:     "/etc/sluice/known_hosts"},
 		{Name: "host_key_fingerprint", Type: adapters.TypeString, Optional: true, Check: checkFingerprint,
 			Description: "Pin the server's host key by its SHA256 fingerprint, as `ssh-keygen -lf` prints it, instead of using known_hosts.",
-			Example:     "SHA256:q2pY1hWcXIzZWc1N2E5ZDk0YjQ1MGQ2ZmU0NjM3MmE"},
+			Example:     "SHA256:0akEkAPGtyikMIuXIQpC1QZlmRIEM3IAbEhfGOjsTvE"},
 		{Name: "insecure_ignore_host_key", Type: adapters.TypeBool, Default: false,
 			Description: "Accept any host key. For tests only: anyone between Sluice and the server can read and change the data. A warning is logged at every connection."},
 		{Name: "connect_timeout", Type: adapters.TypeDuration, Default: "30s", Check: filekit.CheckPositive,
@@ -130,7 +130,7 @@ func sourceSpec() *adapters.Spec {
 	fields := append(connFields(), filekit.SourceFields()...)
 	fields = append(fields,
 		adapters.Field{Name: "concurrency", Type: adapters.TypeInt, Default: DefaultConcurrency, Check: checkConcurrency,
-			Description: "Files transferred at once over the one SSH connection: the file being decoded and the next ones, fetched ahead (each buffers at most 512 KiB ahead of its decoder). Records stay in file order; more files in flight hide the round trips of many small files."},
+			Description: "Files opened at once over the one SSH connection: the file being decoded and the next ones in line, whose content is fetched ahead when they are small (up to 1 MiB; a larger one streams when its turn comes). Records stay in file order; more files in flight hide the round trips of many small files."},
 		adapters.Field{Name: "min_age", Type: adapters.TypeDuration, Default: 0, Check: filekit.CheckNonNegative,
 			Description: "Leave files alone until their modification time is this old. It compares the server's mtime (whole seconds in SFTP) with this machine's clock, so clock skew shifts it; `ready: stable` needs no synchronised clocks."},
 		adapters.Field{Name: "min_size", Type: adapters.TypeSize, Default: 0, Description: "Leave files smaller than this alone (done markers excepted)."},

@@ -20,7 +20,6 @@ import (
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/adapters/adaptertest"
-	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 // writeBigFile writes n lines of width bytes (newline included): line i
@@ -98,8 +97,7 @@ func heapPeak() (stop func() uint64) {
 // never held whole.
 func TestSourceStreamsA200MiBFileInConstantMemory(t *testing.T) {
 	const width, n = 4096, 200 << 20 / 4096
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	writeBigFile(t, filepath.Join(dir, "big.txt"), n, width)
 	src := openSrc(t, srcConf(srv, dir, "codec", "lines", "batch_size", 64), adaptertest.MemoryState(), true)
 
@@ -188,8 +186,7 @@ func engineRead(t *testing.T, src adapters.Source, want int, seen func(adapters.
 // record arrives, and that a record read twice has the same ID both times.
 func TestSourceSurvivesSSHDKilledMidTransfer(t *testing.T) {
 	const width, n = 1024, 16 << 20 / 1024
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "in")
+	srv, dir := serverDir(t, "in")
 	writeBigFile(t, filepath.Join(dir, "big.txt"), n, width)
 	src := openSrc(t, srcConf(srv, dir, "codec", "lines", "batch_size", 256, "after", "delete"), adaptertest.MemoryState(), false)
 
@@ -244,8 +241,7 @@ func TestSourceSurvivesSSHDKilledMidTransfer(t *testing.T) {
 // every record arrived and that no published file holds a partial line.
 func TestSinkSurvivesSSHDKilledMidTransfer(t *testing.T) {
 	const width, batches, per = 1024, 24, 1024
-	srv := testenv.SSHD(t)
-	dir := filepath.Join(srv.Root, "out")
+	srv, dir := serverDir(t, "out")
 	sink := openSink(t, conf(srv, "base_dir", dir, "path", "part.txt", "codec", "lines", "max_bytes", "4MiB"), adaptertest.MemoryState())
 	filler := strings.Repeat("y", width-9)
 	var stopped atomic.Bool
