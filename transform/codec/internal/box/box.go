@@ -110,16 +110,22 @@ func check() bool {
 		zd.Equal(decimal.Zero) && zd.Exponent() == -3 && zd.String() == "0"
 }
 
+// put appends v to the slab *s, a new one when it is full, and returns
+// where v is.
+func put[T any](s *[]T, v T) unsafe.Pointer {
+	if len(*s) == cap(*s) {
+		*s = make([]T, 0, slabSize)
+	}
+	*s = append(*s, v)
+	return unsafe.Pointer(&(*s)[len(*s)-1])
+}
+
 // String returns s as an interface.
 func (a *Arena) String(s string) any {
 	if a == nil || !ok {
 		return s
 	}
-	if len(a.strs) == cap(a.strs) {
-		a.strs = make([]string, 0, slabSize)
-	}
-	a.strs = append(a.strs, s)
-	return at(stringType, unsafe.Pointer(&a.strs[len(a.strs)-1]))
+	return at(stringType, put(&a.strs, s))
 }
 
 // Int64 returns v as an interface.
@@ -127,11 +133,7 @@ func (a *Arena) Int64(v int64) any {
 	if a == nil || !ok || v >= 0 && v < 256 {
 		return v // Go boxes these without allocating
 	}
-	if len(a.ints) == cap(a.ints) {
-		a.ints = make([]int64, 0, slabSize)
-	}
-	a.ints = append(a.ints, v)
-	return at(int64Type, unsafe.Pointer(&a.ints[len(a.ints)-1]))
+	return at(int64Type, put(&a.ints, v))
 }
 
 // Float64 returns v as an interface.
@@ -139,11 +141,7 @@ func (a *Arena) Float64(v float64) any {
 	if a == nil || !ok {
 		return v
 	}
-	if len(a.floats) == cap(a.floats) {
-		a.floats = make([]float64, 0, slabSize)
-	}
-	a.floats = append(a.floats, v)
-	return at(float64Type, unsafe.Pointer(&a.floats[len(a.floats)-1]))
+	return at(float64Type, put(&a.floats, v))
 }
 
 // Time returns t as an interface.
@@ -151,11 +149,7 @@ func (a *Arena) Time(t time.Time) any {
 	if a == nil || !ok {
 		return t
 	}
-	if len(a.times) == cap(a.times) {
-		a.times = make([]time.Time, 0, slabSize)
-	}
-	a.times = append(a.times, t)
-	return at(timeType, unsafe.Pointer(&a.times[len(a.times)-1]))
+	return at(timeType, put(&a.times, t))
 }
 
 // Decimal returns decimal.New(v, exp) as an interface.
