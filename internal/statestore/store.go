@@ -3,7 +3,8 @@
 //
 // The store is one journal file of framed records (length, CRC32C, op, key,
 // value), replayed into memory at Open. Every Put and Delete appends a record
-// and fdatasyncs before returning. When the journal grows past twice the live
+// and fdatasyncs before returning; concurrent calls share one write and one
+// fsync (group commit: the first caller writes everything queued meanwhile). When the journal grows past twice the live
 // data (and a minimum size), it is rewritten: snapshot to a temp file, fsync,
 // rename over the journal, fsync the directory. A torn tail (a crash in the
 // middle of an append) is cut off at the last valid record.
@@ -39,21 +40,44 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Store is a durable key/value store. It is safe for concurrent use.
 type Store struct {
 	mu      sync.Mutex
+	idle    *sync.Cond // signalled when a commit ends
 	dir     string
 	f       *os.File
 	size    int64
 	live    int64
 	data    map[string][]byte
 	closed  bool
+	failed  error // a failed fsync: nothing may be written any more
 	fsyncFn func(*os.File) error
+
+	committing bool   // a caller is writing and syncing a batch
+	cur        *batch // records waiting for the next commit
 }
+
+// batch is one group commit: the framed records of several calls, how to
+// undo their effect on the map if the write fails, and its outcome.
+type batch struct {
+	buf  []byte
+	undo []undo
+	done chan struct{}
+	err  error
+}
+
+type undo struct {
+	key string
+	old []byte
+	had bool
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
 
 // Open opens (creating when needed) the store in dir.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
-	s := &Store{dir: dir, data: map[string][]byte{}, fsyncFn: (*os.File).Sync}
+	s := &Store{dir: dir, data: map[string][]byte{}, fsyncFn: (*os.File).Sync, cur: newBatch()}
+	s.idle = sync.NewCond(&s.mu)
 	path := filepath.Join(dir, journalName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
@@ -158,53 +182,108 @@ func frame(op byte, key string, value []byte) []byte {
 	return b
 }
 
-func (s *Store) append(op byte, key string, value []byte) error {
-	if s.closed {
-		return adapters.ErrClosed
-	}
+// commit applies one change to the map, queues its record and returns once
+// the record is durable. The first caller to find no commit under way
+// becomes the leader: it writes and syncs every queued record, batch after
+// batch, while the others wait for theirs.
+func (s *Store) commit(op byte, key string, value []byte) error {
 	if len(key) == 0 || len(key) > 0xFFFF {
 		return fmt.Errorf("state store: key length %d out of range", len(key))
 	}
-	rec := frame(op, key, value)
-	if _, err := s.f.Write(rec); err != nil {
-		// Cut a partial write so the journal never holds a torn record in the middle.
-		_ = s.f.Truncate(s.size)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return adapters.ErrClosed
+	}
+	if s.failed != nil {
+		s.mu.Unlock()
+		return s.failed
+	}
+	old, had := s.data[key]
+	if op == opDelete && !had {
+		s.mu.Unlock()
+		return nil
+	}
+	b := s.cur
+	b.buf = append(b.buf, frame(op, key, value)...)
+	b.undo = append(b.undo, undo{key: key, old: old, had: had})
+	if op == opPut {
+		s.setLive(key, bytes.Clone(value))
+	} else {
+		s.deleteLive(key)
+	}
+	if !s.committing {
+		s.committing = true
+		for len(s.cur.buf) > 0 {
+			next := s.cur
+			s.cur = newBatch()
+			err := s.failed
+			if err == nil {
+				s.mu.Unlock()
+				err = s.write(next.buf)
+				s.mu.Lock()
+			}
+			if err != nil {
+				for i := len(next.undo) - 1; i >= 0; i-- {
+					u := next.undo[i]
+					if u.had {
+						s.setLive(u.key, u.old)
+					} else {
+						s.deleteLive(u.key)
+					}
+				}
+			} else {
+				s.size += int64(len(next.buf))
+			}
+			next.err = err
+			close(next.done)
+		}
+		if b.err == nil {
+			if err := s.maybeCompact(); err != nil {
+				b.err = err
+			}
+		}
+		s.committing = false
+		s.idle.Broadcast()
+	}
+	s.mu.Unlock()
+	<-b.done
+	return b.err
+}
+
+// write appends buf to the journal and syncs it. Only the commit leader
+// calls it, without holding mu. A failed write is cut off so the journal
+// never holds a torn record in the middle; a failed fsync is final.
+func (s *Store) write(buf []byte) error {
+	if _, err := s.f.Write(buf); err != nil {
+		err = fmt.Errorf("state store: write: %w", err)
+		if terr := s.f.Truncate(s.size); terr != nil {
+			// a torn record could stay in the middle of the journal and
+			// hide every later one at the next open: write nothing more
+			s.mu.Lock()
+			s.failed = fmt.Errorf("%w; cutting it off failed too, stopping: %v", err, terr)
+			s.mu.Unlock()
+			return s.failed
+		}
 		_, _ = s.f.Seek(s.size, io.SeekStart)
-		return fmt.Errorf("state store: write: %w", err)
+		return err
 	}
 	if err := s.fsyncFn(s.f); err != nil {
 		// A failed fsync cannot be retried safely; the caller must stop.
-		s.closed = true
-		return fmt.Errorf("state store: fsync failed, stopping: %w", err)
+		err = fmt.Errorf("state store: fsync failed, stopping: %w", err)
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		return err
 	}
-	s.size += int64(len(rec))
 	return nil
 }
 
 // Put stores value under key and returns once it is durable.
-func (s *Store) Put(key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.append(opPut, key, value); err != nil {
-		return err
-	}
-	s.setLive(key, bytes.Clone(value))
-	return s.maybeCompact()
-}
+func (s *Store) Put(key string, value []byte) error { return s.commit(opPut, key, value) }
 
 // Delete removes key and returns once that is durable.
-func (s *Store) Delete(key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.data[key]; !ok {
-		return nil
-	}
-	if err := s.append(opDelete, key, nil); err != nil {
-		return err
-	}
-	s.deleteLive(key)
-	return s.maybeCompact()
-}
+func (s *Store) Delete(key string) error { return s.commit(opDelete, key, nil) }
 
 // Get returns the value under key.
 func (s *Store) Get(key string) ([]byte, bool) {
@@ -253,8 +332,8 @@ func (s *Store) maybeCompact() error {
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		s.closed = true
-		return fmt.Errorf("state store: compact: fsync failed, stopping: %w", err)
+		s.failed = fmt.Errorf("state store: compact: fsync failed, stopping: %w", err)
+		return s.failed
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, journalName)); err != nil {
 		f.Close()
@@ -262,7 +341,7 @@ func (s *Store) maybeCompact() error {
 	}
 	if err := syncDir(s.dir); err != nil {
 		f.Close()
-		s.closed = true
+		s.failed = err
 		return err
 	}
 	s.f.Close()
@@ -274,6 +353,9 @@ func (s *Store) maybeCompact() error {
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for s.committing {
+		s.idle.Wait()
+	}
 	if s.f == nil {
 		return nil
 	}

@@ -3,10 +3,14 @@ package statestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestPutGetDeleteSurviveReopen(t *testing.T) {
@@ -186,5 +190,70 @@ func TestMemoryState(t *testing.T) {
 	_ = m.Delete(ctx, "x/1")
 	if _, ok, _ := m.Get(ctx, "x/1"); ok {
 		t.Fatal("deleted key present")
+	}
+}
+
+func TestConcurrentPutsShareCommits(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syncs atomic.Int64
+	s.fsyncFn = func(f *os.File) error {
+		syncs.Add(1)
+		time.Sleep(2 * time.Millisecond) // a disk with a real fsync latency
+		return f.Sync()
+	}
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := s.Put(fmt.Sprintf("w%d/k%d", w, i), []byte(strconv.Itoa(i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := syncs.Load(); n >= writers*each {
+		t.Errorf("%d fsyncs for %d puts: no group commit", n, writers*each)
+	} else {
+		t.Logf("%d puts, %d fsyncs", writers*each, n)
+	}
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for w := 0; w < writers; w++ {
+		for i := 0; i < each; i++ {
+			if v, ok := s.Get(fmt.Sprintf("w%d/k%d", w, i)); !ok || string(v) != strconv.Itoa(i) {
+				t.Fatalf("w%d/k%d = %q, %v after reopen", w, i, v, ok)
+			}
+		}
+	}
+}
+
+func TestFailedWriteIsUndone(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Put("k", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	s.f.Close() // every write now fails
+	if err := s.Put("k", []byte("new")); err == nil {
+		t.Fatal("a failed write reported success")
+	}
+	if v, _ := s.Get("k"); string(v) != "old" {
+		t.Fatalf("k = %q after a failed write, want the old value", v)
 	}
 }
