@@ -486,6 +486,23 @@ func (c *conn) connect(ctx context.Context) error {
 	return nil
 }
 
+// ended returns a channel closed when the current connection ends (at
+// once when there is none, or the conn is closed).
+func (c *conn) ended() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return closedChan
+	}
+	return c.cur.dead
+}
+
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // session returns the live connection, or an error wrapping
 // adapters.ErrNotConnected.
 func (c *conn) session() (*session, error) {

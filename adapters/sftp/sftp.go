@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/adapters/filekit"
@@ -88,10 +90,18 @@ func (s *source) Close(ctx context.Context) error {
 // Health reports whether the server answers a keepalive now.
 func (s *source) Health(ctx context.Context) error { return s.conn.health(ctx) }
 
-// sink is a filekit.Writer over base_dir on the server.
+// sink is a filekit.Writer over base_dir on the server, with a watcher
+// that dials again as soon as the connection is lost.
 type sink struct {
 	conn *conn
 	w    *filekit.Writer
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	watching bool
+	stopped  context.Context // done once Close began
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 var (
@@ -123,7 +133,8 @@ func newSink(conf *adapters.Config, res adapters.Resources) (adapters.Sink, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", conf.Path(), err)
 	}
-	return &sink{conn: c, w: w}, nil
+	stopped, stop := context.WithCancel(context.Background())
+	return &sink{conn: c, w: w, log: c.o.log, stopped: stopped, stop: stop}, nil
 }
 
 // Connect dials when there is no live connection (the Writer keeps its
@@ -133,7 +144,50 @@ func (s *sink) Connect(ctx context.Context) error {
 	if err := s.conn.connect(ctx); err != nil {
 		return err
 	}
-	return s.w.Connect(ctx)
+	if err := s.w.Connect(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.watching && s.stopped.Err() == nil {
+		s.watching = true
+		s.wg.Add(1)
+		go s.watch()
+	}
+	return nil
+}
+
+// watch dials again, with backoff, whenever the connection is lost, and
+// lets the Writer publish what the loss left: a file due at max_age while
+// the server was away is published once it is back, without waiting for
+// the next Write.
+func (s *sink) watch() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stopped.Done():
+			return
+		case <-s.conn.ended():
+		}
+		wait := 100 * time.Millisecond
+		for {
+			select {
+			case <-s.stopped.Done():
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(s.stopped, s.conn.o.timeout)
+			err := s.Connect(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if wait == 100*time.Millisecond {
+				s.log.Warn("connection lost; dialling again in the background", "address", s.conn.o.addr, "error", err)
+			}
+			wait = min(2*wait, time.Minute)
+		}
+	}
 }
 
 // Write implements adapters.Sink.
@@ -142,6 +196,10 @@ func (s *sink) Write(ctx context.Context, msgs []adapters.Message) error { retur
 // Close publishes the open files and closes the connection; it is
 // idempotent.
 func (s *sink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.stop()
+	s.mu.Unlock()
+	s.wg.Wait()
 	err := s.w.Close(ctx)
 	s.conn.close()
 	return err

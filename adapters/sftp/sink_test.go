@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/adapters/adaptertest"
@@ -180,6 +181,26 @@ func TestSinkRollsByAge(t *testing.T) {
 	sink := openSink(t, conf(srv, "base_dir", dir, "path", "out.txt", "codec", "lines", "max_age", "200ms"), adaptertest.MemoryState())
 	write(t, sink, lineMsgs("a", 0, 3))
 	eventually(t, "the file published at max_age", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "out.txt"))
+		return err == nil && string(b) == "a0\na1\na2\n"
+	})
+}
+
+// TestSinkRecoversWithoutWrites loses the connection while a file waits
+// for max_age and no write is to come: the sink dials again by itself and
+// the file is published, whole, once sshd is back.
+func TestSinkRecoversWithoutWrites(t *testing.T) {
+	srv, dir := serverDir(t, "out")
+	sink := openSink(t, conf(srv, "base_dir", dir, "path", "out.txt", "codec", "lines", "max_age", "300ms"), adaptertest.MemoryState())
+	write(t, sink, lineMsgs("a", 0, 3))
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // max_age passes while the server is away
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the file published after the server came back", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "out.txt"))
 		return err == nil && string(b) == "a0\na1\na2\n"
 	})
