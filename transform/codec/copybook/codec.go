@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/sluicehq/sluice/adapters"
 	"github.com/sluicehq/sluice/transform/codec/copybook/codepage"
@@ -51,6 +52,10 @@ var (
 
 func newCodec(conf *adapters.Config) (adapters.Codec, error) {
 	path := conf.String("copybook")
+	if f := conf.File(); f != "" && !filepath.IsAbs(path) {
+		// a copybook ships with the configuration: relative to its file
+		path = filepath.Join(filepath.Dir(f), path)
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, conf.Errorf("copybook", "read copybook: %v", err)

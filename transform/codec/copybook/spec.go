@@ -39,7 +39,7 @@ with spaces; meant for DISPLAY-only layouts, since binary fields may contain new
 bytes; EBCDIC lines end at NL 0x15 or LF 0x25).`,
 	Fields: []adapters.Field{
 		{Name: "copybook", Type: adapters.TypeString, Example: "/etc/sluice/CUSTMAST.cpy",
-			Description: "Path of the copybook file (relative paths are relative to the working directory)."},
+			Description: "Path of the copybook file; a relative path is relative to the directory of the pipeline file."},
 		{Name: "record", Type: adapters.TypeString, Optional: true, Example: "CUSTOMER-RECORD",
 			Description: "The 01-level record to use when the copybook defines several."},
 		{Name: "encoding", Type: adapters.TypeString, Default: "cp037",
