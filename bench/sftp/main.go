@@ -8,10 +8,11 @@
 //     file holds the whole file in memory (max_raw_bytes, 64 MiB by default),
 //     so the big file goes through the layer the source streams from.
 //   - many small files (10,000 of 10 KiB): `sftp -b` with `get DIR/*`,
-//     against the sftp source with codec none (one message per file,
-//     written to a local file, acknowledged in order by a second goroutine as
-//     the engine does), at several concurrency settings, with the on-disk
-//     state store (one fsync per file, as in production) or in memory.
+//     against the sftp source with codec none (one message per file; as in
+//     the engine, the read loop hands each batch to a second goroutine,
+//     which stores it — writes the local file — and acknowledges it in
+//     order), at several concurrency settings, with the on-disk state store
+//     (one fsync per file, as in production) or in memory.
 //
 // Both sides use the cipher aes128-gcm@openssh.com (the Go SSH package's
 // first choice; OpenSSH's sftp prefers chacha20-poly1305 unless told).
@@ -216,11 +217,16 @@ func (b *bench) source(dir string, n int, total int64, conc int, state string, r
 	check(err)
 	ctx := context.Background()
 	check(src.Connect(ctx))
+	// Like the engine: the read loop hands batches on, a second goroutine
+	// stores them (here: writes the files) and acknowledges them in order.
 	acks := make(chan adapters.Batch, 64)
 	ackDone := make(chan error, 1)
 	go func() {
 		var first error
 		for bt := range acks {
+			for _, m := range bt.Messages {
+				check(os.WriteFile(filepath.Join(out, path.Base(m.Meta[adapters.MetaPath])), m.Raw, 0o644))
+			}
 			if err := bt.Ack(ctx, nil); err != nil && first == nil {
 				first = err
 			}
@@ -234,10 +240,7 @@ func (b *bench) source(dir string, n int, total int64, conc int, state string, r
 			break
 		}
 		check(err)
-		for _, m := range bt.Messages {
-			check(os.WriteFile(filepath.Join(out, path.Base(m.Meta[adapters.MetaPath])), m.Raw, 0o644))
-			count++
-		}
+		count += len(bt.Messages)
 		acks <- bt
 	}
 	close(acks)
