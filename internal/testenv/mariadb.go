@@ -264,33 +264,7 @@ func mariadbd() (string, error) {
 		}
 		return "", errors.New("mariadbd not found (install the mariadb-server package)")
 	}
-	p, err := find()
-	if err == nil || os.Geteuid() != 0 {
-		return p, err
-	}
-	if _, lerr := exec.LookPath("apt-get"); lerr != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	install := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "mariadb-server")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get install mariadb-server: %w: %s", err, lastLines(string(out), 5))
-		}
-		return nil
-	}
-	if ierr := install(); ierr != nil {
-		if uerr := exec.CommandContext(ctx, "apt-get", "update").Run(); uerr != nil {
-			return "", ierr
-		}
-		if ierr := install(); ierr != nil {
-			return "", ierr
-		}
-	}
-	return find()
+	return findOrInstall("mariadb-server", find)
 }
 
 func lastLines(s string, n int) string {
@@ -362,22 +336,10 @@ func (s *MariaDBServer) Start() error {
 	}
 	args = append(args, s.args...)
 	cmd := exec.Command(bin, args...)
-	logf, err := os.OpenFile(filepath.Join(s.dir, "mysqld.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	done, err := spawn(cmd, filepath.Join(s.dir, "mysqld.log"))
 	if err != nil {
 		return err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start mariadbd: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
 	s.cmd, s.done = cmd, done
 	deadline := time.Now().Add(60 * time.Second)
 	for {

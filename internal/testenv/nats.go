@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -214,23 +213,12 @@ func (s *NATSServer) Start() error {
 	if s.cmd != nil {
 		return errors.New("nats-server already running")
 	}
-	log, err := os.OpenFile(filepath.Join(s.Dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd := exec.Command(s.bin, "-c", s.conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	done, err := spawn(cmd, filepath.Join(s.Dir, "server.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(s.bin, "-c", s.conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		log.Close()
-		close(done)
-	}()
 	s.cmd, s.done = cmd, done
 	return nil
 }
@@ -403,31 +391,5 @@ func natsServerBin() (string, error) {
 		}
 		return "", errors.New("nats-server not found (install the nats-server package)")
 	}
-	p, err := find()
-	if err == nil || os.Geteuid() != 0 {
-		return p, err
-	}
-	if _, lerr := exec.LookPath("apt-get"); lerr != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	install := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", "nats-server")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get install nats-server: %w: %s", err, lastLines(string(out), 5))
-		}
-		return nil
-	}
-	if ierr := install(); ierr != nil {
-		if uerr := exec.CommandContext(ctx, "apt-get", "update").Run(); uerr != nil {
-			return "", ierr
-		}
-		if ierr := install(); ierr != nil {
-			return "", ierr
-		}
-	}
-	return find()
+	return findOrInstall("nats-server", find)
 }

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -284,23 +283,11 @@ func (s *SSHDServer) Start() error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(s.dir, "sshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	cmd := exec.Command(bin, "-D", "-e", "-f", s.conf)
+	done, err := spawn(cmd, filepath.Join(s.dir, "sshd.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "-D", "-e", "-f", s.conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("testenv: start sshd: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(done)
-	}()
 	s.cmd, s.done = cmd, done
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -457,42 +444,4 @@ func sftpServerBinary() (string, error) {
 		}
 		return "", errors.New("sftp-server not found (install the openssh-sftp-server package)")
 	})
-}
-
-var installMu sync.Mutex
-
-// findOrInstall runs find and, when it fails and we are root on a system
-// with apt-get, installs pkg and runs find again.
-func findOrInstall(pkg string, find func() (string, error)) (string, error) {
-	p, err := find()
-	if err == nil || os.Geteuid() != 0 {
-		return p, err
-	}
-	if _, lerr := exec.LookPath("apt-get"); lerr != nil {
-		return "", err
-	}
-	installMu.Lock()
-	defer installMu.Unlock()
-	if p, err := find(); err == nil {
-		return p, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	install := func() error {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", pkg)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get install %s: %w: %s", pkg, err, lastLines(string(out), 5))
-		}
-		return nil
-	}
-	if ierr := install(); ierr != nil {
-		if uerr := exec.CommandContext(ctx, "apt-get", "update").Run(); uerr != nil {
-			return "", ierr
-		}
-		if ierr := install(); ierr != nil {
-			return "", ierr
-		}
-	}
-	return find()
 }
