@@ -14,7 +14,10 @@ import (
 	"github.com/sluicehq/sluice/transform/codec/internal/box"
 )
 
-var errNotNumber = errors.New("not a number")
+var (
+	errNotNumber = errors.New("not a number")
+	errNoPoint   = errors.New("no decimal point in a field with explicit_point")
+)
 
 // number is a scanned numeric field.
 type number struct {
@@ -200,6 +203,11 @@ func (f *field) decode(cs *charset, raw []byte, scratch *[]byte, a *box.Arena) (
 		n, ok, err := cs.scanNumber(raw, f.pad, scratch)
 		if !ok {
 			return nil, err
+		}
+		if f.point && f.scale > 0 && !n.point && n.v != 0 {
+			// the layout says the point is written: digits without it are
+			// ambiguous, and could not be written back in the same width
+			return nil, errNoPoint
 		}
 		return n.decimal(f.scale, f.point, a), nil
 	case kDate:

@@ -20,7 +20,7 @@ var fieldFields = []adapters.Field{
 	{Name: "scale", Type: adapters.TypeInt, Default: int64(0),
 		Description: "Decimal: implied decimal places. `0012340` with scale 2 is 123.40. Text with an explicit point (`123.40`) is read as written."},
 	{Name: "explicit_point", Type: adapters.TypeBool, Default: false,
-		Description: "Decimal: write the decimal point (`00123.40`) instead of implying it (`0012340`)."},
+		Description: "Decimal: the decimal point is written (`00123.40`) instead of implied (`0012340`); a non-zero value without a point is then a malformed record."},
 	{Name: "format", Type: adapters.TypeString, Default: "YYYYMMDD",
 		Description: "Date: a COBOL-style picture (YYYY or CCYY, YY, MM, DD, DDD day of year, HH, MI, SS; other characters literal) or a Go layout (`2006-01-02`)."},
 	{Name: "trim", Type: adapters.TypeBool, Default: true,
